@@ -69,3 +69,13 @@ def test_cli_flags_map_one_to_one() -> None:
     assert (s.env, s.gateway_port) == ("kalshi-cli", 9000)
     help_text = parser.format_help()
     assert "SSMD_STORE_URL" in help_text and "SSMD_KALSHI_PRIVATE_KEY" in help_text
+
+
+def test_readme_documents_every_setting() -> None:
+    import dataclasses
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for f in dataclasses.fields(Settings):
+        assert f"`{settings_mod.env_var(f.name)}`" in readme, f"README lacks {settings_mod.env_var(f.name)}"
+        assert f"`--{settings_mod.flag(f.name)}`" in readme

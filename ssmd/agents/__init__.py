@@ -1,0 +1,1 @@
+"""Stream agents: connector, normalizer, raw and normalized archivers, snapshotter (one module each)."""
