@@ -1,0 +1,300 @@
+"""The field-by-field mapping between ssmd records and their Cap'n Proto structs (private to the codec).
+
+Each record type has a writer (record -> struct builder) and a reader (struct reader -> record)
+built once from the loaded schema, holding pycapnp field handles so the hot path never looks a
+field up by name. Enums travel as their ordinals; ``None`` travels as 0 (see schemas/ssmd.capnp).
+
+Messages from a writer that knew only the seed's fields (no fixed-point fields set) are read from
+the seed's approximate fields: prices rounded to 4 decimals, sizes in whole contracts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ssmd.records import (
+    AnyRecord,
+    Gap,
+    Level,
+    MarketStatus,
+    OrderBookUpdate,
+    RawFrame,
+    RecordError,
+    Trade,
+    e2_to_size,
+    e4_to_price,
+    price_to_e4,
+    size_to_e2,
+    unchecked_constructor,
+)
+
+# Enumerant order in the schema; a record's Literal value <-> the enumerant's ordinal.
+SIDE_ORDER = ("buy", "sell")
+BOOK_KIND_ORDER = ("snapshot", "change")
+STATUS_ORDER = (
+    "open", "closed", "halted", "initialized", "active", "inactive",
+    "determined", "disputed", "amended", "finalized", "unknown",
+)
+GAP_KIND_ORDER = ("exchange_seq", "seq_reset", "disconnect", "bus")
+
+_U32_MAX = (1 << 32) - 1
+_NO_SETTLEMENT = -1
+
+Writer = Callable[[Any, Any], None]
+Reader = Callable[[Any], Any]
+
+
+def _codes(order: tuple[str, ...]) -> dict[str, int]:
+    return {name: i for i, name in enumerate(order)}
+
+
+_SIDE_CODES = _codes(SIDE_ORDER)
+_BOOK_KIND_CODES = _codes(BOOK_KIND_ORDER)
+_STATUS_CODES = _codes(STATUS_ORDER)
+_GAP_KIND_CODES = _codes(GAP_KIND_ORDER)
+
+_TRADE_FIELDS = (
+    "timestamp", "ticker", "price", "size", "side", "tradeId", "yesPriceE4", "noPriceE4", "countE2",
+    "receivedNs", "sid", "seq", "connectionId", "flagged", "blockTrade",
+)
+_TRADE_READ = (
+    "timestamp", "ticker", "side", "tradeId", "yesPriceE4", "countE2", "receivedNs", "sid", "seq",
+    "connectionId", "flagged", "blockTrade",
+)
+_BOOK_FIELDS = ("timestamp", "ticker", "kind", "receivedNs", "sid", "seq", "connectionId", "flagged")
+_LEVEL_FIELDS = ("price", "size", "priceE4", "sizeE2")
+_STATUS_FIELDS = (
+    "timestamp", "ticker", "status", "receivedNs", "sid", "seq", "connectionId", "eventType", "result",
+    "settlementValueE4", "openNs", "closeNs",
+)
+_GAP_FIELDS = (
+    "ticker", "kind", "startNs", "endNs", "receivedNs", "connectionId", "sid", "expectedSeq",
+    "receivedSeq", "missing", "stream",
+)
+_RAW_FIELDS = ("receivedNs", "connectionId", "channel", "sid", "seq", "data", "ticker", "frameNo")
+
+
+def _handles(struct: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
+    fields = struct.schema.fields
+    return tuple(fields[name] for name in names)
+
+
+def _setter(handles: tuple[Any, ...]) -> Callable[[Any, tuple[Any, ...]], None]:
+    def put(builder: Any, values: tuple[Any, ...]) -> None:
+        set_field = builder._set_by_field
+        for handle, value in zip(handles, values, strict=True):
+            set_field(handle, value)
+
+    return put
+
+
+def _getter(handles: tuple[Any, ...]) -> Callable[[Any], list[Any]]:
+    def get(reader: Any) -> list[Any]:
+        get_field = reader._get_by_field
+        return [get_field(handle) for handle in handles]
+
+    return get
+
+
+def _ticker(ticker: str) -> str:
+    if not ticker:
+        msg = "record has an empty ticker"
+        raise RecordError(msg)
+    return ticker
+
+
+def _approx_size(fixed_e2: int) -> int:
+    return min(fixed_e2 // 100, _U32_MAX)
+
+
+def _level_from_seed(price: float, size: int) -> tuple[int, int]:
+    return round(price * 10_000), size * 100
+
+
+class Tables:
+    """Writers and readers for every record type, bound to one loaded schema module."""
+
+    def __init__(self, module: Any) -> None:
+        self.record_struct = module.Record
+        self.batch_struct = module.Batch
+        self.batch_records = _handles(module.Batch, ("records",))[0]
+        self.structs: dict[type[Any], Any] = {
+            Trade: module.Trade, OrderBookUpdate: module.OrderBookUpdate, MarketStatus: module.MarketStatus,
+            Gap: module.Gap, RawFrame: module.RawFrame,
+        }
+        union = module.Record.schema.fields
+        self.union_fields: dict[type[Any], Any] = {
+            Trade: union["trade"], OrderBookUpdate: union["orderBook"], MarketStatus: union["status"],
+            Gap: union["gap"], RawFrame: union["raw"],
+        }
+        self.writers: dict[type[Any], Writer] = {
+            Trade: self._trade_writer(module), OrderBookUpdate: self._book_writer(module),
+            MarketStatus: self._status_writer(module), Gap: self._gap_writer(module),
+            RawFrame: self._raw_writer(module),
+        }
+        self.readers: dict[type[Any], Reader] = {
+            Trade: self._trade_reader(module), OrderBookUpdate: self._book_reader(module),
+            MarketStatus: self._status_reader(module), Gap: self._gap_reader(module),
+            RawFrame: self._raw_reader(module),
+        }
+        self._by_member: dict[str, tuple[Any, Reader]] = {
+            name: (union[name], self.readers[kind])
+            for kind, name in ((Trade, "trade"), (OrderBookUpdate, "orderBook"), (MarketStatus, "status"),
+                               (Gap, "gap"), (RawFrame, "raw"))
+        }
+
+    def read_union(self, reader: Any) -> AnyRecord:
+        """The record held by a ``Record`` reader."""
+        handle, read = self._by_member[reader._which_str()]
+        record: AnyRecord = read(reader._get_by_field(handle))
+        return record
+
+    @staticmethod
+    def _trade_writer(module: Any) -> Writer:
+        put = _setter(_handles(module.Trade, _TRADE_FIELDS))
+
+        def write(b: Any, r: Trade) -> None:
+            yes, count = price_to_e4(r.yes_price, "yes_price"), size_to_e2(r.count, "count")
+            put(b, (r.exchange_ns or 0, r.ticker, yes / 10_000, _approx_size(count), _SIDE_CODES[r.taker_side],
+                    r.trade_id, yes, 10_000 - yes, count, r.received_ns, r.sid or 0, r.seq or 0,
+                    r.connection_id or 0, r.flagged, r.block_trade))
+
+        return write
+
+    @staticmethod
+    def _trade_reader(module: Any) -> Reader:
+        get = _getter(_handles(module.Trade, _TRADE_READ))
+        get_seed = _getter(_handles(module.Trade, ("price", "size")))
+        new = unchecked_constructor(Trade)
+
+        def read(rd: Any) -> Trade:
+            ts, ticker, side, tid, yes, count, recv, sid, seq, conn, flagged, block = get(rd)
+            if count == 0:  # maybe a seed-schema writer: then only the approximate fields are set
+                price, size = get_seed(rd)
+                if size:
+                    yes, count = _level_from_seed(price, size)
+            return new(_ticker(ticker), e4_to_price(yes), e2_to_size(count), SIDE_ORDER[side.raw], tid, recv,
+                       ts or None, sid or None, seq or None, conn or None, flagged, block)
+
+        return read
+
+    @staticmethod
+    def _book_writer(module: Any) -> Writer:
+        put = _setter(_handles(module.OrderBookUpdate, _BOOK_FIELDS))
+        bids_f, asks_f = _handles(module.OrderBookUpdate, ("bids", "asks"))
+        put_level = _setter(_handles(module.Level, _LEVEL_FIELDS))
+
+        def write_levels(b: Any, handle: Any, levels: tuple[Level, ...]) -> None:
+            out = b._init_by_field(handle, len(levels))
+            for i, level in enumerate(levels):
+                price, size = price_to_e4(level.price), size_to_e2(level.size)
+                put_level(out[i], (price / 10_000, _approx_size(size), price, size))
+
+        def write(b: Any, r: OrderBookUpdate) -> None:
+            put(b, (r.exchange_ns or 0, r.ticker, _BOOK_KIND_CODES[r.kind], r.received_ns, r.sid or 0,
+                    r.seq or 0, r.connection_id or 0, r.flagged))
+            write_levels(b, bids_f, r.bids)
+            write_levels(b, asks_f, r.asks)
+
+        return write
+
+    @staticmethod
+    def _book_reader(module: Any) -> Reader:
+        get = _getter(_handles(module.OrderBookUpdate, _BOOK_FIELDS))
+        bids_f, asks_f = _handles(module.OrderBookUpdate, ("bids", "asks"))
+        price_f, size_f, price_e4_f, size_e2_f = _handles(module.Level, _LEVEL_FIELDS)
+        new_level = unchecked_constructor(Level)
+        new = unchecked_constructor(OrderBookUpdate)
+
+        def read_level(item: Any) -> Level:
+            get_field = item._get_by_field
+            price, size = get_field(price_e4_f), get_field(size_e2_f)
+            if price == 0 and size == 0:  # maybe a seed-schema writer: only the approximate fields
+                price, size = _level_from_seed(get_field(price_f), get_field(size_f))
+            return new_level(e4_to_price(price), e2_to_size(size))
+
+        def read(rd: Any) -> OrderBookUpdate:
+            ts, ticker, kind, recv, sid, seq, conn, flagged = get(rd)
+            bids = tuple(map(read_level, rd._get_by_field(bids_f)))
+            asks = tuple(map(read_level, rd._get_by_field(asks_f)))
+            return new(_ticker(ticker), BOOK_KIND_ORDER[kind.raw], bids, asks, recv, ts or None,
+                       sid or None, seq or None, conn or None, flagged)
+
+        return read
+
+    @staticmethod
+    def _status_writer(module: Any) -> Writer:
+        put = _setter(_handles(module.MarketStatus, _STATUS_FIELDS))
+
+        def write(b: Any, r: MarketStatus) -> None:
+            settlement = _NO_SETTLEMENT if r.settlement_value is None else price_to_e4(r.settlement_value)
+            put(b, (r.exchange_ns or 0, r.ticker, _STATUS_CODES[r.status], r.received_ns, r.sid or 0,
+                    r.seq or 0, r.connection_id or 0, r.event_type, r.result, settlement,
+                    r.open_ns or 0, r.close_ns or 0))
+
+        return write
+
+    @staticmethod
+    def _status_reader(module: Any) -> Reader:
+        get = _getter(_handles(module.MarketStatus, _STATUS_FIELDS))
+        unknown = len(STATUS_ORDER) - 1
+        new = unchecked_constructor(MarketStatus)
+
+        def read(rd: Any) -> MarketStatus:
+            ts, ticker, status, recv, sid, seq, conn, event, result, settlement, open_ns, close_ns = get(rd)
+            code = status.raw
+            # A status appended by a newer writer reads as "unknown"; event_type still says what happened.
+            name = STATUS_ORDER[code if code < unknown else unknown]
+            value = None if settlement == _NO_SETTLEMENT else e4_to_price(settlement)
+            return new(_ticker(ticker), name, recv, ts or None, sid or None, seq or None, conn or None,
+                       event, result, value, open_ns or None, close_ns or None)
+
+        return read
+
+    @staticmethod
+    def _gap_writer(module: Any) -> Writer:
+        put = _setter(_handles(module.Gap, _GAP_FIELDS))
+
+        def write(b: Any, r: Gap) -> None:
+            put(b, (r.ticker, _GAP_KIND_CODES[r.kind], r.start_ns, r.end_ns or 0, r.received_ns,
+                    r.connection_id or 0, r.sid or 0, r.expected_seq or 0, r.received_seq or 0, r.missing,
+                    r.stream))
+
+        return write
+
+    @staticmethod
+    def _gap_reader(module: Any) -> Reader:
+        get = _getter(_handles(module.Gap, _GAP_FIELDS))
+        new = unchecked_constructor(Gap)
+
+        def read(rd: Any) -> Gap:
+            ticker, kind, start, end, recv, conn, sid, expected, received, missing, stream = get(rd)
+            if end and end < start:
+                msg = f"gap endNs {end} is before startNs {start}"
+                raise RecordError(msg)
+            return new(ticker, GAP_KIND_ORDER[kind.raw], start, recv, end or None, conn or None, sid or None,
+                       expected or None, received or None, missing, stream)
+
+        return read
+
+    @staticmethod
+    def _raw_writer(module: Any) -> Writer:
+        put = _setter(_handles(module.RawFrame, _RAW_FIELDS))
+
+        def write(b: Any, r: RawFrame) -> None:
+            put(b, (r.received_ns, r.connection_id or 0, r.channel, r.sid or 0, r.seq or 0, r.data, r.ticker,
+                    r.frame_no or 0))
+
+        return write
+
+    @staticmethod
+    def _raw_reader(module: Any) -> Reader:
+        get = _getter(_handles(module.RawFrame, _RAW_FIELDS))
+        new = unchecked_constructor(RawFrame)
+
+        def read(rd: Any) -> RawFrame:
+            recv, conn, channel, sid, seq, data, ticker, frame_no = get(rd)
+            return new(recv, channel, data, conn or None, sid or None, seq or None, ticker, frame_no or None)
+
+        return read

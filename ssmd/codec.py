@@ -1,0 +1,150 @@
+"""Cap'n Proto codec for ssmd records: the only module that touches the wire format.
+
+API (every result is a standard, unpacked Cap'n Proto message that the ``capnp`` tool reads):
+
+- :func:`encode` / :func:`decode`: one record in a ``Record`` envelope (a union of every record
+  type), so the bytes say what they hold. Archive files are a stream of these messages
+  (:func:`decode_stream` reads one), readable with ``capnp decode schemas/ssmd.capnp Record``.
+- :func:`encode_batch` / :func:`decode_batch`: a ``Batch`` (a list of ``Record``), the payload of
+  one event on an internal batched stream.
+- :func:`encode_struct` / :func:`decode_struct`: one record with its own struct as the root
+  (``capnp decode schemas/ssmd.capnp Trade``), for subjects that name the type, as the seed did.
+
+Every decoder raises :class:`ssmd.errors.DecodeError` for bytes that are not a valid message of the
+expected shape (truncated, garbage, values out of range); it never aborts or returns garbage.
+
+The schema (package data ``ssmd/schemas/ssmd.capnp``) is loaded lazily, once per process, on the
+first encode or decode, after :func:`ssmd.schema_check.ensure_valid` has compiled it in a child
+process: pycapnp aborts the process on a schema error, so an in-process load only ever sees a
+schema that compiled. Field handles are looked up once and reused, because pycapnp's per-name
+attribute access costs several times more than access by field object.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import capnp
+
+from ssmd import _wire
+from ssmd.errors import DecodeError
+from ssmd.records import AnyRecord, Gap, MarketStatus, OrderBookUpdate, RawFrame, Trade
+from ssmd.schema_check import ensure_valid
+
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "ssmd.capnp"
+
+R = TypeVar("R", Trade, OrderBookUpdate, MarketStatus, Gap, RawFrame)
+
+_UNION_NAMES: dict[type[Any], str] = {
+    Trade: "trade",
+    OrderBookUpdate: "orderBook",
+    MarketStatus: "status",
+    Gap: "gap",
+    RawFrame: "raw",
+}
+_STRUCT_NAMES: dict[type[Any], str] = {
+    Trade: "Trade",
+    OrderBookUpdate: "OrderBookUpdate",
+    MarketStatus: "MarketStatus",
+    Gap: "Gap",
+    RawFrame: "RawFrame",
+}
+
+
+@functools.cache
+def schema() -> Any:
+    """The loaded schema module (``schema().Trade`` ...), loaded once after a safe compile check."""
+    ensure_valid(SCHEMA_PATH)
+    # capnp.load caches by path inside pycapnp too; functools.cache keeps our handle table with it.
+    return capnp.load(str(SCHEMA_PATH))
+
+
+@functools.cache
+def _wire_tables() -> _wire.Tables:
+    return _wire.Tables(schema())
+
+
+def encode(record: AnyRecord) -> bytes:
+    """One record in a self-describing ``Record`` envelope."""
+    tables = _wire_tables()
+    message = tables.record_struct.new_message()
+    _fill_union(tables, message, record)
+    return bytes(message.to_bytes())
+
+
+def decode(data: bytes) -> AnyRecord:
+    """The record in a ``Record`` envelope written by :func:`encode`; DecodeError if invalid."""
+    tables = _wire_tables()
+    try:
+        with tables.record_struct.from_bytes(data) as reader:
+            return tables.read_union(reader)
+    except Exception as e:  # untrusted bytes: every failure (kj, unicode, range) is a DecodeError
+        raise _decode_error(data, e, "Record") from e
+
+
+def encode_batch(records: Sequence[AnyRecord]) -> bytes:
+    """A ``Batch`` message holding ``records`` in order."""
+    tables = _wire_tables()
+    message = tables.batch_struct.new_message()
+    items = message._init_by_field(tables.batch_records, len(records))
+    for i, record in enumerate(records):
+        _fill_union(tables, items[i], record)
+    return bytes(message.to_bytes())
+
+
+def decode_batch(data: bytes) -> list[AnyRecord]:
+    """The records of a ``Batch`` message, in order; DecodeError if invalid."""
+    tables = _wire_tables()
+    try:
+        with tables.batch_struct.from_bytes(data) as reader:
+            read = tables.read_union
+            return [read(item) for item in reader._get_by_field(tables.batch_records)]
+    except Exception as e:  # untrusted bytes: every failure is a DecodeError
+        raise _decode_error(data, e, "Batch") from e
+
+
+def decode_stream(data: bytes) -> list[AnyRecord]:
+    """The records of concatenated ``Record`` messages (an archive file's content)."""
+    tables = _wire_tables()
+    try:
+        return [tables.read_union(reader) for reader in tables.record_struct.read_multiple_bytes(data)]
+    except Exception as e:  # untrusted bytes: every failure is a DecodeError
+        raise _decode_error(data, e, "Record stream") from e
+
+
+def encode_struct(record: AnyRecord) -> bytes:
+    """One record with its own struct as the message root (no envelope)."""
+    tables = _wire_tables()
+    kind = type(record)
+    message = tables.structs[kind].new_message()
+    tables.writers[kind](message, record)
+    return bytes(message.to_bytes())
+
+
+def decode_struct(data: bytes, kind: type[R]) -> R:
+    """The record of type ``kind`` whose struct is the root of ``data``; DecodeError if invalid."""
+    tables = _wire_tables()
+    try:
+        with tables.structs[kind].from_bytes(data) as reader:
+            record: R = tables.readers[kind](reader)
+            return record
+    except Exception as e:  # untrusted bytes: every failure is a DecodeError
+        raise _decode_error(data, e, _STRUCT_NAMES.get(kind, str(kind))) from e
+
+
+def _fill_union(tables: _wire.Tables, builder: Any, record: AnyRecord) -> None:
+    kind = type(record)
+    try:
+        member = tables.union_fields[kind]
+    except KeyError:
+        msg = f"not an ssmd record: {kind.__name__}"
+        raise TypeError(msg) from None
+    tables.writers[kind](builder._init_by_field(member), record)
+
+
+def _decode_error(data: bytes, cause: Exception, what: str) -> DecodeError:
+    detail = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    return DecodeError(f"invalid {what} message ({len(data)} bytes): {detail}")
