@@ -36,7 +36,7 @@ from ssmd.schema_check import ensure_valid
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "ssmd.capnp"
 
-R = TypeVar("R", Trade, OrderBookUpdate, MarketStatus, Gap, RawFrame)
+R = TypeVar("R", bound=AnyRecord)
 
 _UNION_NAMES: dict[type[Any], str] = {
     Trade: "trade",
