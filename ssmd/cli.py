@@ -23,6 +23,7 @@ from ssmd.errors import NotBuiltError, SsmdError
 COMMANDS: dict[str, str] = {
     "demo": "ssmd.commands.demo",
     "dev": "ssmd.commands.dev",
+    "env": "ssmd.commands.env",
 }
 
 PENDING: dict[str, tuple[str, int | None]] = {
@@ -30,7 +31,6 @@ PENDING: dict[str, tuple[str, int | None]] = {
     "worker": ("run ssmd's stream agents (connector, normalizer, archivers, snapshotter)", 5),
     "gateway": ("serve clients: WebSocket stream, REST and the stats page", None),
     "replay": ("replay recorded history from JetStream", None),
-    "env": ("manage environments: 'ssmd env teardown ENV' deletes an environment's data", None),
     "archive": ("read the archive: ls, cat, rebuild", 6),
 }
 
