@@ -1,0 +1,263 @@
+"""The normalizer's state machine: raw frames in receive order -> records, books, gaps, resync requests.
+
+Feed it :class:`~ssmd.records.RawFrame` s of one partition in the order they were received. It keeps:
+
+- one :class:`~ssmd.normalize.book.Book` per ticker, with the connection, sid and time it last heard of it;
+- the last ``seq`` per (connection, sid). The connector shards subscriptions by partition, so every
+  sequenced frame of a sid (data and control replies alike) reaches the same partition, in order.
+
+Exchange gaps: a seq that jumps forward (or a first seq other than 1) is a gap for **every** ticker on
+that sid (Kalshi's gap does not name a ticker); a delta before any snapshot, or one that drives a level
+below zero, is a gap for its ticker; a ticker that reappears on another connection had a disconnect gap
+from its last frame on the old one. Each open gap is emitted as a :class:`~ssmd.records.Gap` with
+``end_ns=None``, its books are invalid, their records are ``flagged``, and the tickers are returned for
+recovery (``Output.resync``); the next snapshot closes the gap (a second Gap record with ``end_ns``).
+Duplicate or late frames (seq not above the last) are counted and not applied: a delta applied twice
+would corrupt the book.
+
+State lives in a ``MutableMapping`` (a dict, or a Faust table whose changelog makes it survive a
+restart). Touched entries are cached as objects and written back by :meth:`Normalizer.commit`, once per
+batch rather than once per frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ssmd import records as r
+from ssmd.errors import DecodeError
+from ssmd.kalshi import fixedpoint
+from ssmd.normalize import parse
+from ssmd.normalize.book import Book, BookInvalid
+
+_E4 = fixedpoint.units_to_price
+_E2 = fixedpoint.units_to_count
+
+
+@dataclass(slots=True)
+class TickerState:
+    book: Book = field(default_factory=Book)
+    connection_id: int | None = None
+    sid: int | None = None
+    last_ns: int = 0
+    gap_since: int | None = None  # start of the open gap, None when the book is trusted
+    gap_kind: str = ""
+
+    def state(self) -> dict[str, Any]:
+        return {"book": self.book.state(), "conn": self.connection_id, "sid": self.sid, "last_ns": self.last_ns,
+                "gap_since": self.gap_since, "gap_kind": self.gap_kind}  # fmt: skip
+
+    @classmethod
+    def from_state(cls, s: dict[str, Any]) -> TickerState:
+        return cls(Book.from_state(s["book"]), s["conn"], s["sid"], s["last_ns"], s["gap_since"], s["gap_kind"])
+
+
+@dataclass(slots=True)
+class SidState:
+    last_seq: int = 0
+    tickers: set[str] = field(default_factory=set)
+
+    def state(self) -> dict[str, Any]:
+        return {"last_seq": self.last_seq, "tickers": sorted(self.tickers)}
+
+    @classmethod
+    def from_state(cls, s: dict[str, Any]) -> SidState:
+        return cls(s["last_seq"], set(s["tickers"]))
+
+
+@dataclass
+class Output:
+    records: list[r.AnyRecord] = field(default_factory=list)
+    resync: set[str] = field(default_factory=set)
+    """Tickers whose books need a fresh snapshot (get_snapshot or resubscribe)."""
+
+
+@dataclass
+class Counters:
+    frames: int = 0
+    malformed: int = 0
+    duplicates: int = 0
+    gaps: int = 0
+    other: int = 0
+
+
+class Normalizer:
+    def __init__(self, store: MutableMapping[str, Any] | None = None) -> None:
+        self.store: MutableMapping[str, Any] = {} if store is None else store
+        self._tickers: dict[str, TickerState] = {}
+        self._sids: dict[str, SidState] = {}
+        self._dirty: set[str] = set()
+        self.counters = Counters()
+
+    # -- state ------------------------------------------------------------------------------
+
+    def ticker(self, name: str) -> TickerState:
+        st = self._tickers.get(name)
+        if st is None:
+            saved = self.store.get(f"book:{name}")
+            st = TickerState.from_state(saved) if saved is not None else TickerState()
+            self._tickers[name] = st
+        self._dirty.add(f"book:{name}")
+        return st
+
+    def _sid(self, connection_id: int | None, sid: int) -> SidState:
+        key = f"seq:{connection_id or 0}:{sid}"
+        st = self._sids.get(key)
+        if st is None:
+            saved = self.store.get(key)
+            st = SidState.from_state(saved) if saved is not None else SidState()
+            self._sids[key] = st
+        self._dirty.add(key)
+        return st
+
+    def commit(self) -> int:
+        """Write every entry touched since the last commit to the store; return how many."""
+        for key in self._dirty:
+            kind, _, rest = key.partition(":")
+            value = self._tickers[rest] if kind == "book" else self._sids[key]
+            self.store[key] = value.state()
+        n = len(self._dirty)
+        self._dirty.clear()
+        return n
+
+    # -- processing ---------------------------------------------------------------------------
+
+    def process(self, frame: r.RawFrame, out: Output | None = None) -> Output:
+        """Normalize one frame; append its records (and gap records) to ``out``."""
+        out = Output() if out is None else out
+        self.counters.frames += 1
+        try:
+            msg = parse.parse_frame(frame.data)
+        except DecodeError:
+            self.counters.malformed += 1  # the raw stream keeps the frame; nothing to normalize
+            return out
+        h = msg.header
+        if h.sid is not None and h.seq is not None and not self._in_sequence(frame, h.sid, h.seq, out):
+            return out
+        if isinstance(msg, parse.Snapshot):
+            self._snapshot(frame, msg, out)
+        elif isinstance(msg, parse.Delta):
+            self._delta(frame, msg, out)
+        elif isinstance(msg, parse.TradePrint):
+            self._trade(frame, msg, out)
+        elif isinstance(msg, parse.Lifecycle):
+            self._lifecycle(frame, msg, out)
+        else:
+            self.counters.other += 1
+        return out
+
+    def _in_sequence(self, frame: r.RawFrame, sid: int, seq: int, out: Output) -> bool:
+        st = self._sid(frame.connection_id, sid)
+        expected = st.last_seq + 1
+        if seq < expected:
+            self.counters.duplicates += 1
+            return False
+        if seq > expected:
+            self.counters.gaps += 1
+            for ticker in sorted(st.tickers):
+                self._open_gap(frame, ticker, "exchange_seq", out, sid=sid, expected=expected, got=seq)
+        st.last_seq = seq
+        return True
+
+    def _open_gap(
+        self, frame: r.RawFrame, ticker: str, kind: r.GapKind, out: Output, *,
+        sid: int | None = None, expected: int | None = None, got: int | None = None, start_ns: int | None = None,
+    ) -> None:  # fmt: skip
+        t = self.ticker(ticker)
+        t.book.invalidate()
+        out.resync.add(ticker)
+        if t.gap_since is not None:
+            return  # already open: one gap until the next snapshot
+        t.gap_since = start_ns if start_ns is not None else (t.last_ns or frame.received_ns)
+        t.gap_kind = kind
+        missing = got - expected if expected is not None and got is not None else 0
+        out.records.append(
+            r.Gap(ticker, kind, t.gap_since, frame.received_ns, None, frame.connection_id, sid, expected, got, missing)
+        )
+
+    def _close_gap(self, frame: r.RawFrame, ticker: str, t: TickerState, out: Output) -> None:
+        if t.gap_since is None:
+            return
+        start = min(t.gap_since, frame.received_ns)
+        out.records.append(
+            r.Gap(ticker, t.gap_kind, start, frame.received_ns, frame.received_ns, frame.connection_id, frame.sid)  # type: ignore[arg-type]
+        )
+        t.gap_since = None
+        t.gap_kind = ""
+
+    def _touch(self, frame: r.RawFrame, ticker: str, sid: int | None) -> TickerState:
+        t = self.ticker(ticker)
+        if sid is not None:
+            self._sid(frame.connection_id, sid).tickers.add(ticker)
+        t.connection_id, t.sid, t.last_ns = frame.connection_id, sid, frame.received_ns
+        return t
+
+    def _snapshot(self, frame: r.RawFrame, msg: parse.Snapshot, out: Output) -> None:
+        t = self.ticker(msg.ticker)
+        if t.connection_id is not None and t.connection_id != frame.connection_id and t.gap_since is None:
+            # The ticker was last heard of on another connection: whatever happened in between is lost.
+            self._open_gap(frame, msg.ticker, "disconnect", out, start_ns=t.last_ns)
+            out.resync.discard(msg.ticker)  # this snapshot is the recovery
+        t = self._touch(frame, msg.ticker, msg.header.sid)
+        t.book.snapshot(msg.yes, msg.no)
+        self._close_gap(frame, msg.ticker, t, out)
+        out.records.append(
+            r.OrderBookUpdate(
+                msg.ticker, "snapshot",
+                tuple(r.Level(_E4(p), _E2(s)) for p, s in t.book.bids()),
+                tuple(r.Level(_E4(p), _E2(s)) for p, s in t.book.asks()),
+                frame.received_ns, None, msg.header.sid, msg.header.seq, frame.connection_id, False,
+            )
+        )  # fmt: skip
+
+    def _delta(self, frame: r.RawFrame, msg: parse.Delta, out: Output) -> None:
+        t = self._touch(frame, msg.ticker, msg.header.sid)
+        try:
+            size = t.book.apply(msg.side, msg.price_e4, msg.delta_e2)
+        except BookInvalid:
+            self._open_gap(frame, msg.ticker, "exchange_seq", out, sid=msg.header.sid)
+            # Best effort for live clients: keep the untrusted book moving, never below zero, flagged.
+            levels = t.book.yes if msg.side == "yes" else t.book.no
+            size = max(0, levels.get(msg.price_e4, 0) + msg.delta_e2)
+            if size:
+                levels[msg.price_e4] = size
+            else:
+                levels.pop(msg.price_e4, None)
+        level = (r.Level(_E4(msg.price_e4 if msg.side == "yes" else fixedpoint.ONE_DOLLAR - msg.price_e4), _E2(size)),)
+        bids, asks = (level, ()) if msg.side == "yes" else ((), level)
+        out.records.append(
+            r.OrderBookUpdate(
+                msg.ticker, "change", bids, asks, frame.received_ns, msg.exchange_ns,
+                msg.header.sid, msg.header.seq, frame.connection_id, not t.book.valid,
+            )
+        )  # fmt: skip
+
+    def _trade(self, frame: r.RawFrame, msg: parse.TradePrint, out: Output) -> None:
+        t = self._touch(frame, msg.ticker, msg.header.sid)
+        out.records.append(
+            r.Trade(
+                msg.ticker, _E4(msg.yes_price_e4), _E2(msg.count_e2), r.side_from_kalshi(msg.taker), msg.trade_id,
+                frame.received_ns, msg.exchange_ns, msg.header.sid, msg.header.seq, frame.connection_id,
+                t.gap_since is not None, msg.block_trade,
+            )
+        )  # fmt: skip
+
+    def _lifecycle(self, frame: r.RawFrame, msg: parse.Lifecycle, out: Output) -> None:
+        out.records.append(
+            r.MarketStatus(
+                msg.ticker, r.status_from_kalshi(msg.event_type), frame.received_ns, msg.exchange_ns,
+                msg.header.sid, msg.header.seq, frame.connection_id, msg.event_type, msg.result,
+                _E4(msg.settlement_e4) if msg.settlement_e4 is not None else None, msg.open_ns, msg.close_ns,
+            )
+        )  # fmt: skip
+
+    def disconnected(self, connection_id: int, at_ns: int, out: Output | None = None) -> Output:
+        """The connector lost ``connection_id`` at ``at_ns``: open a disconnect gap for its tickers."""
+        out = Output() if out is None else out
+        marker = r.RawFrame(at_ns, "ssmd.disconnect", b"", connection_id)
+        for name, t in list(self._tickers.items()):
+            if t.connection_id == connection_id:
+                self._open_gap(marker, name, "disconnect", out, start_ns=min(t.last_ns, at_ns) or at_ns)
+        return out

@@ -1,0 +1,151 @@
+"""The normalizer state machine: exact books, gaps on seq jumps and reconnects, flags, recovery, restart."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from ssmd import records as r
+from ssmd.normalize.normalizer import Normalizer, Output
+
+D = Decimal
+
+
+def snap(sid: int, seq: int, ticker: str, yes: list[tuple[str, str]], no: list[tuple[str, str]]) -> bytes:
+    msg: dict[str, Any] = {"market_ticker": ticker, "market_id": "m"}
+    if yes:
+        msg["yes_dollars_fp"] = [list(level) for level in yes]
+    if no:
+        msg["no_dollars_fp"] = [list(level) for level in no]
+    return json.dumps({"type": "orderbook_snapshot", "sid": sid, "seq": seq, "msg": msg}).encode()
+
+
+def delta(sid: int, seq: int, ticker: str, side: str, price: str, change: str) -> bytes:
+    msg = {"market_ticker": ticker, "market_id": "m", "price_dollars": price, "delta_fp": change, "side": side,
+           "ts_ms": 1_700_000_000_000 + seq}  # fmt: skip
+    return json.dumps({"type": "orderbook_delta", "sid": sid, "seq": seq, "msg": msg}).encode()
+
+
+def trade(sid: int, seq: int, ticker: str, price: str, count: str, taker: str) -> bytes:
+    msg = {"market_ticker": ticker, "trade_id": f"t{seq}", "yes_price_dollars": price, "count_fp": count,
+           "taker_side": taker, "ts_ms": 1_700_000_000_000}  # fmt: skip
+    return json.dumps({"type": "trade", "sid": sid, "seq": seq, "msg": msg}).encode()
+
+
+class Feed:
+    def __init__(self, normalizer: Normalizer | None = None) -> None:
+        self.n = normalizer or Normalizer()
+        self.now = 1_000
+
+    def __call__(self, data: bytes, conn: int = 7) -> Output:
+        self.now += 1_000
+        return self.n.process(r.RawFrame(self.now, "x", data, conn))
+
+
+def books(out: Output) -> list[r.OrderBookUpdate]:
+    return [x for x in out.records if isinstance(x, r.OrderBookUpdate)]
+
+
+def gaps(out: Output) -> list[r.Gap]:
+    return [x for x in out.records if isinstance(x, r.Gap)]
+
+
+def test_snapshot_and_deltas_give_absolute_yes_levels() -> None:
+    feed = Feed()
+    (s,) = books(feed(snap(1, 1, "A.B", [("0.4000", "10.00"), ("0.4100", "5.50")], [("0.5500", "3.00")])))
+    assert s.kind == "snapshot" and not s.flagged
+    assert s.bids == (r.Level(D("0.41"), D("5.5")), r.Level(D("0.40"), D("10")))
+    assert s.asks == (r.Level(D("0.45"), D("3")),)  # YES ask = 1 - NO bid
+    (c1,) = books(feed(delta(1, 2, "A.B", "yes", "0.4000", "-4.00")))
+    assert (c1.kind, c1.bids, c1.asks) == ("change", (r.Level(D("0.4"), D("6")),), ())
+    assert c1.exchange_ns == 1_700_000_000_002 * 10**6 and c1.seq == 2 and c1.connection_id == 7
+    (c2,) = books(feed(delta(1, 3, "A.B", "no", "0.5500", "-3.00")))
+    assert c2.asks == (r.Level(D("0.45"), D("0")),)  # size 0 removes the level
+    assert feed.n.ticker("A.B").book.asks() == []
+
+
+def test_seq_gap_flags_every_ticker_on_the_sid_until_its_snapshot() -> None:
+    feed = Feed()
+    feed(snap(1, 1, "A", [("0.10", "1.00")], []))
+    feed(snap(1, 2, "B", [("0.20", "1.00")], []))
+    out = feed(delta(1, 5, "A", "yes", "0.1000", "1.00"))  # seqs 3 and 4 never came
+    opened = gaps(out)
+    assert [(g.ticker, g.kind, g.expected_seq, g.received_seq, g.missing, g.end_ns) for g in opened] == [
+        ("A", "exchange_seq", 3, 5, 2, None),
+        ("B", "exchange_seq", 3, 5, 2, None),
+    ]
+    assert out.resync == {"A", "B"}
+    assert books(out)[0].flagged
+    t_out = feed(trade(1, 6, "B", "0.2000", "1.00", "yes"))
+    assert [x.flagged for x in t_out.records if isinstance(x, r.Trade)] == [True]
+    recovered = feed(snap(1, 7, "A", [("0.10", "9.00")], []))
+    (closed,) = gaps(recovered)
+    assert closed.ticker == "A" and closed.end_ns is not None and closed.start_ns == opened[0].start_ns
+    assert not books(recovered)[0].flagged
+    (after,) = books(feed(delta(1, 8, "A", "yes", "0.1000", "1.00")))
+    assert not after.flagged and after.bids == (r.Level(D("0.1"), D("10")),)
+    assert feed.n.ticker("B").gap_since is not None  # B still waits for its snapshot
+
+
+def test_duplicates_and_late_frames_are_not_applied_twice() -> None:
+    feed = Feed()
+    feed(snap(1, 1, "A", [("0.10", "1.00")], []))
+    feed(delta(1, 2, "A", "yes", "0.1000", "1.00"))
+    assert feed(delta(1, 2, "A", "yes", "0.1000", "1.00")).records == []
+    assert feed.n.ticker("A").book.bids() == [(1000, 200)]
+    assert feed.n.counters.duplicates == 1
+
+
+def test_delta_before_snapshot_and_negative_level_need_recovery() -> None:
+    feed = Feed()
+    out = feed(delta(1, 1, "A", "yes", "0.1000", "1.00"))
+    assert [g.kind for g in gaps(out)] == ["exchange_seq"] and out.resync == {"A"}
+    assert books(out)[0].flagged
+    feed(snap(1, 2, "B", [("0.10", "1.00")], []))
+    out = feed(delta(1, 3, "B", "yes", "0.1000", "-2.00"))
+    assert out.resync == {"B"} and books(out)[0].flagged
+    assert books(out)[0].bids == (r.Level(D("0.1"), D("0")),)  # clamped, never negative
+
+
+def test_reconnect_is_a_disconnect_gap_closed_by_the_new_snapshot() -> None:
+    feed = Feed()
+    feed(snap(1, 1, "A", [("0.10", "1.00")], []), conn=7)
+    feed(delta(1, 2, "A", "yes", "0.1000", "1.00"), conn=7)
+    last_good = feed.now
+    out = feed(snap(1, 1, "A", [("0.10", "5.00")], []), conn=8)  # new connection: sid/seq restart
+    opened, closed = gaps(out)
+    assert (opened.kind, opened.start_ns, opened.end_ns) == ("disconnect", last_good, None)
+    assert (closed.kind, closed.start_ns, closed.end_ns) == ("disconnect", last_good, feed.now)
+    assert out.resync == set()
+    assert not books(out)[0].flagged
+
+
+def test_connector_reported_disconnect() -> None:
+    feed = Feed()
+    feed(snap(1, 1, "A", [("0.10", "1.00")], []), conn=7)
+    feed(snap(2, 1, "Z", [("0.10", "1.00")], []), conn=9)
+    out = feed.n.disconnected(7, at_ns=feed.now + 500)
+    assert [(g.ticker, g.kind, g.end_ns) for g in gaps(out)] == [("A", "disconnect", None)]
+
+
+def test_state_survives_a_restart_through_the_store() -> None:
+    store: dict[str, Any] = {}
+    first = Feed(Normalizer(store))
+    first(snap(1, 1, "A", [("0.10", "1.00")], [("0.80", "2.00")]))
+    first(delta(1, 2, "A", "yes", "0.1000", "1.00"))
+    assert first.n.commit() == 2
+    store = json.loads(json.dumps(store))  # what a changelog would give back
+    second = Feed(Normalizer(store))
+    second.now = first.now
+    (c,) = books(second(delta(1, 3, "A", "yes", "0.1000", "1.00")))
+    assert not c.flagged and c.bids == (r.Level(D("0.1"), D("3")),)
+    out = second(delta(1, 5, "A", "no", "0.8000", "1.00"))
+    assert [g.expected_seq for g in gaps(out)] == [4]
+
+
+def test_malformed_frames_are_counted_and_skipped() -> None:
+    feed = Feed()
+    assert feed(b"{oops").records == []
+    feed(snap(1, 1, "A", [("0.10", "1.00")], []))
+    assert feed.n.counters.malformed == 1 and feed.n.counters.frames == 2
