@@ -21,13 +21,13 @@ from ssmd import __version__
 from ssmd.errors import NotBuiltError, SsmdError
 
 COMMANDS: dict[str, str] = {
+    "sim": "ssmd.commands.sim",
     "demo": "ssmd.commands.demo",
     "dev": "ssmd.commands.dev",
     "env": "ssmd.commands.env",
 }
 
 PENDING: dict[str, tuple[str, int | None]] = {
-    "sim": ("run the Kalshi exchange simulator (same WebSocket and REST protocol, offline)", 4),
     "worker": ("run ssmd's stream agents (connector, normalizer, archivers, snapshotter)", 5),
     "gateway": ("serve clients: WebSocket stream, REST and the stats page", None),
     "replay": ("replay recorded history from JetStream", None),
