@@ -9,6 +9,7 @@ Records are a realistic mix: 70% one-level book changes, 25% trades, 5% ten-leve
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -53,6 +54,21 @@ def as_dict(record: AnyRecord) -> dict[str, object]:
             "ts": record.exchange_ns, "received_ns": record.received_ns, "sid": record.sid, "seq": record.seq}
 
 
+def round_trip(batches: list[list[AnyRecord]]) -> None:
+    for batch in batches:
+        codec.decode_batch(codec.encode_batch(batch))
+
+
+def kinds(records: list[AnyRecord]) -> dict[str, list[AnyRecord]]:
+    groups: dict[str, list[AnyRecord]] = {"trade": [], "book change": [], "book snapshot (10+10 levels)": []}
+    for record in records:
+        if isinstance(record, Trade):
+            groups["trade"].append(record)
+        elif isinstance(record, OrderBookUpdate):
+            groups["book change" if record.kind == "change" else "book snapshot (10+10 levels)"].append(record)
+    return groups
+
+
 def rate(n: int, run: Callable[[], object]) -> float:
     start = time.perf_counter()
     run()
@@ -80,6 +96,9 @@ def main() -> None:
         "msgspec encode+decode, 1 dict/message": rate(n, lambda: [decoder.decode(encoder.encode(d)) for d in dicts]),
         "record construction (validation)": rate(n, lambda: make_records(n)),
     }
+    for kind, group in kinds(records).items():
+        group_batches = [group[i:i + args.batch] for i in range(0, len(group), args.batch)]
+        results[f"  {kind} only, batched"] = rate(len(group), functools.partial(round_trip, group_batches))
     width = max(map(len, results))
     for name, value in results.items():
         print(f"{name:<{width}}  {value:>12,.0f} records/s")

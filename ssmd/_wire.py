@@ -39,7 +39,7 @@ STATUS_ORDER = (
 GAP_KIND_ORDER = ("exchange_seq", "seq_reset", "disconnect", "bus")
 
 _U32_MAX = (1 << 32) - 1
-_NO_SETTLEMENT = -1
+NO_SETTLEMENT = -1
 
 Writer = Callable[[Any, Any], None]
 Reader = Callable[[Any], Any]
@@ -49,10 +49,10 @@ def _codes(order: tuple[str, ...]) -> dict[str, int]:
     return {name: i for i, name in enumerate(order)}
 
 
-_SIDE_CODES = _codes(SIDE_ORDER)
-_BOOK_KIND_CODES = _codes(BOOK_KIND_ORDER)
-_STATUS_CODES = _codes(STATUS_ORDER)
-_GAP_KIND_CODES = _codes(GAP_KIND_ORDER)
+SIDE_CODES = _codes(SIDE_ORDER)
+BOOK_KIND_CODES = _codes(BOOK_KIND_ORDER)
+STATUS_CODES = _codes(STATUS_ORDER)
+GAP_KIND_CODES = _codes(GAP_KIND_ORDER)
 
 _TRADE_FIELDS = (
     "timestamp", "ticker", "price", "size", "side", "tradeId", "yesPriceE4", "noPriceE4", "countE2",
@@ -80,11 +80,25 @@ def _handles(struct: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
     return tuple(fields[name] for name in names)
 
 
+def _has_zero_default(handle: Any) -> bool:
+    slot = handle.proto.slot
+    if str(slot.type.which()) in ("text", "data", "list", "struct"):
+        return True
+    default = slot.defaultValue
+    return not getattr(default, str(default.which()))
+
+
 def _setter(handles: tuple[Any, ...]) -> Callable[[Any, tuple[Any, ...]], None]:
+    # A new struct already holds every default, so a falsy value (0, False, "", b"", empty list)
+    # need not be written when the field's default is zero: each skipped write saves ~0.4 us.
+    # Fields with another default (settlementValueE4 = -1) are always written.
+    skippable = tuple(_has_zero_default(handle) for handle in handles)
+
     def put(builder: Any, values: tuple[Any, ...]) -> None:
         set_field = builder._set_by_field
-        for handle, value in zip(handles, values, strict=True):
-            set_field(handle, value)
+        for handle, value, skip_falsy in zip(handles, values, skippable, strict=True):
+            if value or not skip_falsy:
+                set_field(handle, value)
 
     return put
 
@@ -97,18 +111,24 @@ def _getter(handles: tuple[Any, ...]) -> Callable[[Any], list[Any]]:
     return get
 
 
-def _ticker(ticker: str) -> str:
+def check_ticker(ticker: str) -> str:
     if not ticker:
         msg = "record has an empty ticker"
         raise RecordError(msg)
     return ticker
 
 
-def _approx_size(fixed_e2: int) -> int:
+def check_gap_span(start: int, end: int) -> None:
+    if end and end < start:
+        msg = f"gap endNs {end} is before startNs {start}"
+        raise RecordError(msg)
+
+
+def approx_size(fixed_e2: int) -> int:
     return min(fixed_e2 // 100, _U32_MAX)
 
 
-def _level_from_seed(price: float, size: int) -> tuple[int, int]:
+def from_seed(price: float, size: int) -> tuple[int, int]:
     return round(price * 10_000), size * 100
 
 
@@ -156,7 +176,7 @@ class Tables:
 
         def write(b: Any, r: Trade) -> None:
             yes, count = price_to_e4(r.yes_price, "yes_price"), size_to_e2(r.count, "count")
-            put(b, (r.exchange_ns or 0, r.ticker, yes / 10_000, _approx_size(count), _SIDE_CODES[r.taker_side],
+            put(b, (r.exchange_ns or 0, r.ticker, yes / 10_000, approx_size(count), SIDE_CODES[r.taker_side],
                     r.trade_id, yes, 10_000 - yes, count, r.received_ns, r.sid or 0, r.seq or 0,
                     r.connection_id or 0, r.flagged, r.block_trade))
 
@@ -173,8 +193,8 @@ class Tables:
             if count == 0:  # maybe a seed-schema writer: then only the approximate fields are set
                 price, size = get_seed(rd)
                 if size:
-                    yes, count = _level_from_seed(price, size)
-            return new(_ticker(ticker), e4_to_price(yes), e2_to_size(count), SIDE_ORDER[side.raw], tid, recv,
+                    yes, count = from_seed(price, size)
+            return new(check_ticker(ticker), e4_to_price(yes), e2_to_size(count), SIDE_ORDER[side.raw], tid, recv,
                        ts or None, sid or None, seq or None, conn or None, flagged, block)
 
         return read
@@ -189,10 +209,10 @@ class Tables:
             out = b._init_by_field(handle, len(levels))
             for i, level in enumerate(levels):
                 price, size = price_to_e4(level.price), size_to_e2(level.size)
-                put_level(out[i], (price / 10_000, _approx_size(size), price, size))
+                put_level(out[i], (price / 10_000, approx_size(size), price, size))
 
         def write(b: Any, r: OrderBookUpdate) -> None:
-            put(b, (r.exchange_ns or 0, r.ticker, _BOOK_KIND_CODES[r.kind], r.received_ns, r.sid or 0,
+            put(b, (r.exchange_ns or 0, r.ticker, BOOK_KIND_CODES[r.kind], r.received_ns, r.sid or 0,
                     r.seq or 0, r.connection_id or 0, r.flagged))
             write_levels(b, bids_f, r.bids)
             write_levels(b, asks_f, r.asks)
@@ -211,14 +231,14 @@ class Tables:
             get_field = item._get_by_field
             price, size = get_field(price_e4_f), get_field(size_e2_f)
             if price == 0 and size == 0:  # maybe a seed-schema writer: only the approximate fields
-                price, size = _level_from_seed(get_field(price_f), get_field(size_f))
+                price, size = from_seed(get_field(price_f), get_field(size_f))
             return new_level(e4_to_price(price), e2_to_size(size))
 
         def read(rd: Any) -> OrderBookUpdate:
             ts, ticker, kind, recv, sid, seq, conn, flagged = get(rd)
             bids = tuple(map(read_level, rd._get_by_field(bids_f)))
             asks = tuple(map(read_level, rd._get_by_field(asks_f)))
-            return new(_ticker(ticker), BOOK_KIND_ORDER[kind.raw], bids, asks, recv, ts or None,
+            return new(check_ticker(ticker), BOOK_KIND_ORDER[kind.raw], bids, asks, recv, ts or None,
                        sid or None, seq or None, conn or None, flagged)
 
         return read
@@ -228,8 +248,8 @@ class Tables:
         put = _setter(_handles(module.MarketStatus, _STATUS_FIELDS))
 
         def write(b: Any, r: MarketStatus) -> None:
-            settlement = _NO_SETTLEMENT if r.settlement_value is None else price_to_e4(r.settlement_value)
-            put(b, (r.exchange_ns or 0, r.ticker, _STATUS_CODES[r.status], r.received_ns, r.sid or 0,
+            settlement = NO_SETTLEMENT if r.settlement_value is None else price_to_e4(r.settlement_value)
+            put(b, (r.exchange_ns or 0, r.ticker, STATUS_CODES[r.status], r.received_ns, r.sid or 0,
                     r.seq or 0, r.connection_id or 0, r.event_type, r.result, settlement,
                     r.open_ns or 0, r.close_ns or 0))
 
@@ -246,8 +266,8 @@ class Tables:
             code = status.raw
             # A status appended by a newer writer reads as "unknown"; event_type still says what happened.
             name = STATUS_ORDER[code if code < unknown else unknown]
-            value = None if settlement == _NO_SETTLEMENT else e4_to_price(settlement)
-            return new(_ticker(ticker), name, recv, ts or None, sid or None, seq or None, conn or None,
+            value = None if settlement == NO_SETTLEMENT else e4_to_price(settlement)
+            return new(check_ticker(ticker), name, recv, ts or None, sid or None, seq or None, conn or None,
                        event, result, value, open_ns or None, close_ns or None)
 
         return read
@@ -257,7 +277,7 @@ class Tables:
         put = _setter(_handles(module.Gap, _GAP_FIELDS))
 
         def write(b: Any, r: Gap) -> None:
-            put(b, (r.ticker, _GAP_KIND_CODES[r.kind], r.start_ns, r.end_ns or 0, r.received_ns,
+            put(b, (r.ticker, GAP_KIND_CODES[r.kind], r.start_ns, r.end_ns or 0, r.received_ns,
                     r.connection_id or 0, r.sid or 0, r.expected_seq or 0, r.received_seq or 0, r.missing,
                     r.stream))
 
@@ -270,9 +290,7 @@ class Tables:
 
         def read(rd: Any) -> Gap:
             ticker, kind, start, end, recv, conn, sid, expected, received, missing, stream = get(rd)
-            if end and end < start:
-                msg = f"gap endNs {end} is before startNs {start}"
-                raise RecordError(msg)
+            check_gap_span(start, end)
             return new(ticker, GAP_KIND_ORDER[kind.raw], start, recv, end or None, conn or None, sid or None,
                        expected or None, received or None, missing, stream)
 

@@ -148,6 +148,18 @@ def test_every_truncation_is_a_decode_error(record: AnyRecord) -> None:
             codec.decode_batch(batch[:cut])
 
 
+def test_a_stream_cut_inside_a_message_is_a_decode_error() -> None:
+    messages = [codec.encode(record) for record in EXAMPLES[:5]]
+    stream = b"".join(messages)
+    boundaries = {sum(len(m) for m in messages[:i]) for i in range(len(messages) + 1)}
+    for cut in range(1, len(stream)):
+        if cut in boundaries:  # a cut between messages is a shorter valid stream: manifests count records
+            assert codec.decode_stream(stream[:cut]) == EXAMPLES[:sorted(boundaries).index(cut)]
+        else:
+            with pytest.raises(DecodeError):
+                codec.decode_stream(stream[:cut])
+
+
 @FAST
 @given(st.binary(max_size=300))
 def test_garbage_never_crashes(data: bytes) -> None:
