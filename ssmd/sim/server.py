@@ -39,6 +39,31 @@ _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found"
             503: "Service Unavailable"}
 
 
+def text_frames(frames: list[tuple[int, str]]) -> bytes:
+    """Unmasked, unfragmented WebSocket text frames (RFC 6455 5.2), as a server sends them.
+
+    Framing here rather than through ``protocol.send_text`` halves the per-frame cost; it is written
+    inside ``send_context()``, which checks the connection is open, and the sans-I/O protocol keeps no
+    state about complete outgoing data frames, so its view of the connection stays exact.
+    """
+    parts: list[bytes] = []
+    append = parts.append
+    for _, text in frames:
+        payload = text.encode()
+        size = len(payload)
+        if size < 126:
+            append(_SHORT_HEADERS[size])
+        elif size < 65536:
+            append(b"\x81\x7e" + size.to_bytes(2, "big"))
+        else:
+            append(b"\x81\x7f" + size.to_bytes(8, "big"))
+        append(payload)
+    return b"".join(parts)
+
+
+_SHORT_HEADERS = [bytes((0x81, n)) for n in range(126)]
+
+
 def http_response(status: int, body: bytes) -> Response:
     headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(body))),
                        ("Connection", "close")])
@@ -199,10 +224,7 @@ class Server:
             frames, session.out = session.out, []
         try:
             async with ws.send_context():
-                protocol = ws.protocol
-                for _, text in frames:
-                    protocol.send_text(text.encode())
-                ws.transport.write(b"".join(protocol.data_to_send()))
+                ws.transport.write(text_frames(frames))
         except ConnectionClosed:
             return
         if self.truth.enabled:
