@@ -158,11 +158,25 @@ class Tables:
             MarketStatus: self._status_reader(module), Gap: self._gap_reader(module),
             RawFrame: self._raw_reader(module),
         }
+        self._copiers: dict[str, tuple[Any, type[AnyRecord], Any]] = {
+            name: (union[name], kind, self.structs[kind].schema.fields["ticker"])
+            for kind, name in ((Trade, "trade"), (OrderBookUpdate, "orderBook"), (MarketStatus, "status"),
+                               (Gap, "gap"), (RawFrame, "raw"))
+        }
         self._by_member: dict[str, tuple[Any, Reader]] = {
             name: (union[name], self.readers[kind])
             for kind, name in ((Trade, "trade"), (OrderBookUpdate, "orderBook"), (MarketStatus, "status"),
                                (Gap, "gap"), (RawFrame, "raw"))
         }
+
+    def copy_union(self, reader: Any) -> tuple[type[AnyRecord], str, bytes]:
+        """The record held by a ``Record`` reader, copied verbatim (by pycapnp, in C++) into a
+        ``Record`` message of its own, with its type and ticker."""
+        handle, kind, ticker = self._copiers[reader._which_str()]
+        member = reader._get_by_field(handle)
+        message = self.record_struct.new_message()
+        message._set_by_field(handle, member)
+        return kind, member._get_by_field(ticker), bytes(message.to_bytes())
 
     def read_union(self, reader: Any) -> AnyRecord:
         """The record held by a ``Record`` reader."""

@@ -224,3 +224,13 @@ def test_a_status_unknown_to_this_reader_reads_as_unknown() -> None:
     message._set("status", 99)
     record = codec.decode_struct(bytes(message.to_bytes()), MarketStatus)
     assert (record.status, record.event_type) == ("unknown", "frozen")
+
+
+def test_split_batch_gives_each_record_its_own_message_with_type_and_ticker() -> None:
+    parts = codec.split_batch(codec.encode_batch(EXAMPLES))
+    assert [part.kind for part in parts] == [type(record) for record in EXAMPLES]
+    assert [part.ticker for part in parts] == [record.ticker for record in EXAMPLES]
+    assert [codec.decode(part.message) for part in parts] == EXAMPLES
+    assert codec.decode_stream(b"".join(part.message for part in parts)) == EXAMPLES
+    with pytest.raises(DecodeError):
+        codec.split_batch(b"\x00" * 7)
