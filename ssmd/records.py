@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from decimal import Context, Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from typing import Any, Literal, TypeAlias, TypeVar, get_args
 
 from ssmd.errors import SsmdError
@@ -46,8 +46,9 @@ SIZE_PLACES = 2
 
 _U64_END = 1 << 64
 _I64_END = 1 << 63
-# Unbounded precision: scaling by a power of ten is then always exact, whatever the input's digits.
-_EXACT = Context(prec=10_000, Emax=10_000, Emin=-10_000)
+# The widest context: scaling by a power of ten never rounds, whatever the input's digits or exponent.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+_MAX_ADJUSTED = 19  # no price or size in range has a digit at 10^20 or above
 _ONE = Decimal(1)
 
 
@@ -69,6 +70,9 @@ def _to_fixed(value: Decimal, places: int, what: str) -> int:
         raise RecordError(msg)
     if not value.is_finite():
         msg = f"{what} must be finite, got {value}"
+        raise RecordError(msg)
+    if value.adjusted() > _MAX_ADJUSTED:  # before int(): 1E+999999999 would build a billion-digit int
+        msg = f"{what} {value} is out of range"
         raise RecordError(msg)
     fixed = _scaled(value, places)
     if fixed is None:
@@ -142,6 +146,13 @@ def _check_common(rec: Trade | OrderBookUpdate | MarketStatus) -> None:
     _check_optional_id("connection_id", rec.connection_id)
 
 
+def _check_flags(**flags: bool) -> None:
+    for name, value in flags.items():
+        if type(value) is not bool:
+            msg = f"{name} must be a bool, got {value!r}"
+            raise RecordError(msg)
+
+
 def _check_member(name: str, value: str, allowed: frozenset[str]) -> None:
     if value not in allowed:
         msg = f"{name} must be one of {sorted(allowed)}, got {value!r}"
@@ -189,6 +200,7 @@ class Trade:
         price_to_e4(self.yes_price, "yes_price")
         size_to_e2(self.count, "count")
         _check_member("taker_side", self.taker_side, SIDES)
+        _check_flags(flagged=self.flagged, block_trade=self.block_trade)
         if type(self.trade_id) is not str:
             msg = f"trade_id must be a str, got {self.trade_id!r}"
             raise RecordError(msg)
@@ -222,6 +234,7 @@ class OrderBookUpdate:
     def __post_init__(self) -> None:
         _check_common(self)
         _check_member("kind", self.kind, BOOK_KINDS)
+        _check_flags(flagged=self.flagged)
         for side in (self.bids, self.asks):
             if type(side) is not tuple or not all(type(level) is Level for level in side):
                 msg = f"bids and asks must be tuples of Level, got {side!r}"

@@ -67,6 +67,9 @@ def test_values_off_the_grid_are_refused_with_the_reason() -> None:
     # Many digits must not be rounded onto the grid by a limited decimal context.
     with pytest.raises(RecordError, match="decimal places"):
         price_to_e4(Decimal("0.5000000000000000000000000000000001"))
+    with pytest.raises(RecordError, match="decimal places"):
+        price_to_e4(Decimal("1E-20000"))
+    assert price_to_e4(Decimal("0E-20000")) == 0
 
 
 def test_values_out_of_range_or_not_decimal_are_refused() -> None:
@@ -78,6 +81,8 @@ def test_values_out_of_range_or_not_decimal_are_refused() -> None:
         price_to_e4(0.5)  # type: ignore[arg-type]
     with pytest.raises(RecordError, match="finite"):
         size_to_e2(Decimal("NaN"))
+    with pytest.raises(RecordError, match="out of range"):
+        size_to_e2(Decimal("1E+999999999"))
     with pytest.raises(RecordError, match="outside"):
         e4_to_price(10_001)
 
@@ -103,6 +108,7 @@ def test_trade_no_price_is_the_complement() -> None:
         ({"sid": -1}, "sid"),
         ({"received_ns": 2**64}, "received_ns"),
         ({"exchange_ns": 1.5}, "exchange_ns"),
+        ({"flagged": 1}, "flagged"),
     ],
 )
 def test_trade_validates_on_construction(changes: dict[str, object], message: str) -> None:
