@@ -276,7 +276,9 @@ class Connector:
     def status(self) -> ConnectorStatus:
         return ConnectorStatus(
             markets=len(self._universe), wanted=sum(len(s.subs.wanted) for s in self.shards),
-            discovered=self.discovered.is_set(), callback_errors=self.counters.callback_errors,
+            discovered=self.discovered.is_set(),
+            discovery_error="" if self.discovered.is_set() else self.discovery_error or self.rest.last_error,
+            callback_errors=self.counters.callback_errors,
             malformed=self.counters.malformed, rest_requests=self.rest.requests,
             rest_throttled=self.rest.throttled, shards=[s.status() for s in self.shards],
         )

@@ -50,6 +50,8 @@ class RestClient:
         self.requests = 0
         self.throttled = 0
         self.retried = 0
+        self.last_error = ""
+        """The last failed attempt, even one that a retry later recovered ("" if none yet)."""
 
     async def __aenter__(self) -> RestClient:
         return self
@@ -98,9 +100,10 @@ class RestClient:
             retryable = status is None or status == 429 or status >= 500
             if status == 429:
                 self.throttled += 1
+            self.last_error = f"GET {path}: " + (f"HTTP {status}: " if status else "") + body[:300].decode(
+                errors="replace")
             if not retryable or backoff.attempt >= self.retries:
-                msg = f"GET {path}: " + (f"HTTP {status}: " if status else "") + body[:300].decode(errors="replace")
-                raise RestError(msg, status=status, path=path)
+                raise RestError(self.last_error, status=status, path=path)
             self.retried += 1
             delay = backoff.next()
             log.debug("GET %s: %s, retrying in %.2fs", path, status or "connection error", delay)

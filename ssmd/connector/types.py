@@ -101,6 +101,8 @@ class ConnectorStatus:
     wanted: int
     """Markets this process captures (the universe filtered by the owner predicate)."""
     discovered: bool
+    discovery_error: str
+    """Why discovery has not finished yet (the last REST failure), "" once it has."""
     callback_errors: int
     malformed: int
     rest_requests: int
