@@ -10,17 +10,22 @@ the seed's approximate fields: prices rounded to 4 decimals, sizes in whole cont
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args
 
 from ssmd.records import (
     AnyRecord,
+    BookKind,
     Gap,
+    GapKind,
     Level,
     MarketStatus,
     OrderBookUpdate,
     RawFrame,
     RecordError,
+    Side,
+    Status,
     Trade,
     e2_to_size,
     e4_to_price,
@@ -29,30 +34,31 @@ from ssmd.records import (
     unchecked_constructor,
 )
 
-# Enumerant order in the schema; a record's Literal value <-> the enumerant's ordinal.
-SIDE_ORDER = ("buy", "sell")
-BOOK_KIND_ORDER = ("snapshot", "change")
-STATUS_ORDER = (
-    "open", "closed", "halted", "initialized", "active", "inactive",
-    "determined", "disputed", "amended", "finalized", "unknown",
-)
-GAP_KIND_ORDER = ("exchange_seq", "seq_reset", "disconnect", "bus")
-
 _U32_MAX = (1 << 32) - 1
 NO_SETTLEMENT = -1
+_MEMBERS: tuple[tuple[type[Any], str], ...] = (
+    (Trade, "trade"), (OrderBookUpdate, "orderBook"), (MarketStatus, "status"), (Gap, "gap"), (RawFrame, "raw"),
+)
 
 Writer = Callable[[Any, Any], None]
 Reader = Callable[[Any], Any]
 
 
-def _codes(order: tuple[str, ...]) -> dict[str, int]:
-    return {name: i for i, name in enumerate(order)}
+class EnumMap:
+    """A schema enum in the records' spelling (``exchangeSeq`` <-> "exchange_seq").
 
+    The schema is the source of truth for ordinals; a records ``Literal`` that names a value the
+    schema lacks, or lacks one the schema has, is a programming error reported at load time.
+    """
 
-SIDE_CODES = _codes(SIDE_ORDER)
-BOOK_KIND_CODES = _codes(BOOK_KIND_ORDER)
-STATUS_CODES = _codes(STATUS_ORDER)
-GAP_KIND_CODES = _codes(GAP_KIND_ORDER)
+    def __init__(self, enum: Any, literal: Any) -> None:
+        by_ordinal = sorted((ordinal, name) for name, ordinal in enum.schema.enumerants.items())
+        self.names = tuple(re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower() for _, name in by_ordinal)
+        self.codes = {name: code for code, name in enumerate(self.names)}
+        if set(self.names) != set(get_args(literal)):
+            msg = f"schema enum {self.names} does not match records {get_args(literal)}"
+            raise RuntimeError(msg)
+
 
 _TRADE_FIELDS = (
     "timestamp", "ticker", "price", "size", "side", "tradeId", "yesPriceE4", "noPriceE4", "countE2",
@@ -139,34 +145,26 @@ class Tables:
         self.record_struct = module.Record
         self.batch_struct = module.Batch
         self.batch_records = _handles(module.Batch, ("records",))[0]
-        self.structs: dict[type[Any], Any] = {
-            Trade: module.Trade, OrderBookUpdate: module.OrderBookUpdate, MarketStatus: module.MarketStatus,
-            Gap: module.Gap, RawFrame: module.RawFrame,
-        }
-        union = module.Record.schema.fields
-        self.union_fields: dict[type[Any], Any] = {
-            Trade: union["trade"], OrderBookUpdate: union["orderBook"], MarketStatus: union["status"],
-            Gap: union["gap"], RawFrame: union["raw"],
-        }
+        self.sides = EnumMap(module.Side, Side)
+        self.book_kinds = EnumMap(module.BookUpdateKind, BookKind)
+        self.statuses = EnumMap(module.Status, Status)
+        self.gap_kinds = EnumMap(module.GapKind, GapKind)
+        self.structs: dict[type[Any], Any] = {kind: getattr(module, kind.__name__) for kind, _ in _MEMBERS}
         self.writers: dict[type[Any], Writer] = {
-            Trade: self._trade_writer(module), OrderBookUpdate: self._book_writer(module),
-            MarketStatus: self._status_writer(module), Gap: self._gap_writer(module),
-            RawFrame: self._raw_writer(module),
+            Trade: self._trade_writer(), OrderBookUpdate: self._book_writer(module),
+            MarketStatus: self._status_writer(), Gap: self._gap_writer(), RawFrame: self._raw_writer(),
         }
         self.readers: dict[type[Any], Reader] = {
-            Trade: self._trade_reader(module), OrderBookUpdate: self._book_reader(module),
-            MarketStatus: self._status_reader(module), Gap: self._gap_reader(module),
-            RawFrame: self._raw_reader(module),
+            Trade: self._trade_reader(), OrderBookUpdate: self._book_reader(module),
+            MarketStatus: self._status_reader(), Gap: self._gap_reader(), RawFrame: self._raw_reader(),
+        }
+        union = module.Record.schema.fields
+        self.union_fields: dict[type[Any], Any] = {kind: union[name] for kind, name in _MEMBERS}
+        self._by_member: dict[str, tuple[Any, Reader]] = {
+            name: (union[name], self.readers[kind]) for kind, name in _MEMBERS
         }
         self._copiers: dict[str, tuple[Any, type[AnyRecord], Any]] = {
-            name: (union[name], kind, self.structs[kind].schema.fields["ticker"])
-            for kind, name in ((Trade, "trade"), (OrderBookUpdate, "orderBook"), (MarketStatus, "status"),
-                               (Gap, "gap"), (RawFrame, "raw"))
-        }
-        self._by_member: dict[str, tuple[Any, Reader]] = {
-            name: (union[name], self.readers[kind])
-            for kind, name in ((Trade, "trade"), (OrderBookUpdate, "orderBook"), (MarketStatus, "status"),
-                               (Gap, "gap"), (RawFrame, "raw"))
+            name: (union[name], kind, self.structs[kind].schema.fields["ticker"]) for kind, name in _MEMBERS
         }
 
     def copy_union(self, reader: Any) -> tuple[type[AnyRecord], str, bytes]:
@@ -184,22 +182,22 @@ class Tables:
         record: AnyRecord = read(reader._get_by_field(handle))
         return record
 
-    @staticmethod
-    def _trade_writer(module: Any) -> Writer:
-        put = _setter(_handles(module.Trade, _TRADE_FIELDS))
+    def _trade_writer(self) -> Writer:
+        put = _setter(_handles(self.structs[Trade], _TRADE_FIELDS))
+        codes = self.sides.codes
 
         def write(b: Any, r: Trade) -> None:
             yes, count = price_to_e4(r.yes_price, "yes_price"), size_to_e2(r.count, "count")
-            put(b, (r.exchange_ns or 0, r.ticker, yes / 10_000, approx_size(count), SIDE_CODES[r.taker_side],
+            put(b, (r.exchange_ns or 0, r.ticker, yes / 10_000, approx_size(count), codes[r.taker_side],
                     r.trade_id, yes, 10_000 - yes, count, r.received_ns, r.sid or 0, r.seq or 0,
                     r.connection_id or 0, r.flagged, r.block_trade))
 
         return write
 
-    @staticmethod
-    def _trade_reader(module: Any) -> Reader:
-        get = _getter(_handles(module.Trade, _TRADE_READ))
-        get_seed = _getter(_handles(module.Trade, ("price", "size")))
+    def _trade_reader(self) -> Reader:
+        get = _getter(_handles(self.structs[Trade], _TRADE_READ))
+        get_seed = _getter(_handles(self.structs[Trade], ("price", "size")))
+        names = self.sides.names
         new = unchecked_constructor(Trade)
 
         def read(rd: Any) -> Trade:
@@ -208,13 +206,13 @@ class Tables:
                 price, size = get_seed(rd)
                 if size:
                     yes, count = from_seed(price, size)
-            return new(check_ticker(ticker), e4_to_price(yes), e2_to_size(count), SIDE_ORDER[side.raw], tid, recv,
+            return new(check_ticker(ticker), e4_to_price(yes), e2_to_size(count), names[side.raw], tid, recv,
                        ts or None, sid or None, seq or None, conn or None, flagged, block)
 
         return read
 
-    @staticmethod
-    def _book_writer(module: Any) -> Writer:
+    def _book_writer(self, module: Any) -> Writer:
+        codes = self.book_kinds.codes
         put = _setter(_handles(module.OrderBookUpdate, _BOOK_FIELDS))
         bids_f, asks_f = _handles(module.OrderBookUpdate, ("bids", "asks"))
         put_level = _setter(_handles(module.Level, _LEVEL_FIELDS))
@@ -226,15 +224,15 @@ class Tables:
                 put_level(out[i], (price / 10_000, approx_size(size), price, size))
 
         def write(b: Any, r: OrderBookUpdate) -> None:
-            put(b, (r.exchange_ns or 0, r.ticker, BOOK_KIND_CODES[r.kind], r.received_ns, r.sid or 0,
+            put(b, (r.exchange_ns or 0, r.ticker, codes[r.kind], r.received_ns, r.sid or 0,
                     r.seq or 0, r.connection_id or 0, r.flagged))
             write_levels(b, bids_f, r.bids)
             write_levels(b, asks_f, r.asks)
 
         return write
 
-    @staticmethod
-    def _book_reader(module: Any) -> Reader:
+    def _book_reader(self, module: Any) -> Reader:
+        names = self.book_kinds.names
         get = _getter(_handles(module.OrderBookUpdate, _BOOK_FIELDS))
         bids_f, asks_f = _handles(module.OrderBookUpdate, ("bids", "asks"))
         price_f, size_f, price_e4_f, size_e2_f = _handles(module.Level, _LEVEL_FIELDS)
@@ -252,67 +250,65 @@ class Tables:
             ts, ticker, kind, recv, sid, seq, conn, flagged = get(rd)
             bids = tuple(map(read_level, rd._get_by_field(bids_f)))
             asks = tuple(map(read_level, rd._get_by_field(asks_f)))
-            return new(check_ticker(ticker), BOOK_KIND_ORDER[kind.raw], bids, asks, recv, ts or None,
+            return new(check_ticker(ticker), names[kind.raw], bids, asks, recv, ts or None,
                        sid or None, seq or None, conn or None, flagged)
 
         return read
 
-    @staticmethod
-    def _status_writer(module: Any) -> Writer:
-        put = _setter(_handles(module.MarketStatus, _STATUS_FIELDS))
+    def _status_writer(self) -> Writer:
+        put = _setter(_handles(self.structs[MarketStatus], _STATUS_FIELDS))
+        codes = self.statuses.codes
 
         def write(b: Any, r: MarketStatus) -> None:
             settlement = NO_SETTLEMENT if r.settlement_value is None else price_to_e4(r.settlement_value)
-            put(b, (r.exchange_ns or 0, r.ticker, STATUS_CODES[r.status], r.received_ns, r.sid or 0,
+            put(b, (r.exchange_ns or 0, r.ticker, codes[r.status], r.received_ns, r.sid or 0,
                     r.seq or 0, r.connection_id or 0, r.event_type, r.result, settlement,
                     r.open_ns or 0, r.close_ns or 0))
 
         return write
 
-    @staticmethod
-    def _status_reader(module: Any) -> Reader:
-        get = _getter(_handles(module.MarketStatus, _STATUS_FIELDS))
-        unknown = len(STATUS_ORDER) - 1
+    def _status_reader(self) -> Reader:
+        get = _getter(_handles(self.structs[MarketStatus], _STATUS_FIELDS))
+        names = self.statuses.names
         new = unchecked_constructor(MarketStatus)
 
         def read(rd: Any) -> MarketStatus:
             ts, ticker, status, recv, sid, seq, conn, event, result, settlement, open_ns, close_ns = get(rd)
             code = status.raw
             # A status appended by a newer writer reads as "unknown"; event_type still says what happened.
-            name = STATUS_ORDER[code if code < unknown else unknown]
+            name = names[code] if code < len(names) else "unknown"
             value = None if settlement == NO_SETTLEMENT else e4_to_price(settlement)
             return new(check_ticker(ticker), name, recv, ts or None, sid or None, seq or None, conn or None,
                        event, result, value, open_ns or None, close_ns or None)
 
         return read
 
-    @staticmethod
-    def _gap_writer(module: Any) -> Writer:
-        put = _setter(_handles(module.Gap, _GAP_FIELDS))
+    def _gap_writer(self) -> Writer:
+        put = _setter(_handles(self.structs[Gap], _GAP_FIELDS))
+        codes = self.gap_kinds.codes
 
         def write(b: Any, r: Gap) -> None:
-            put(b, (r.ticker, GAP_KIND_CODES[r.kind], r.start_ns, r.end_ns or 0, r.received_ns,
+            put(b, (r.ticker, codes[r.kind], r.start_ns, r.end_ns or 0, r.received_ns,
                     r.connection_id or 0, r.sid or 0, r.expected_seq or 0, r.received_seq or 0, r.missing,
                     r.stream))
 
         return write
 
-    @staticmethod
-    def _gap_reader(module: Any) -> Reader:
-        get = _getter(_handles(module.Gap, _GAP_FIELDS))
+    def _gap_reader(self) -> Reader:
+        get = _getter(_handles(self.structs[Gap], _GAP_FIELDS))
+        names = self.gap_kinds.names
         new = unchecked_constructor(Gap)
 
         def read(rd: Any) -> Gap:
             ticker, kind, start, end, recv, conn, sid, expected, received, missing, stream = get(rd)
             check_gap_span(start, end)
-            return new(ticker, GAP_KIND_ORDER[kind.raw], start, recv, end or None, conn or None, sid or None,
+            return new(ticker, names[kind.raw], start, recv, end or None, conn or None, sid or None,
                        expected or None, received or None, missing, stream)
 
         return read
 
-    @staticmethod
-    def _raw_writer(module: Any) -> Writer:
-        put = _setter(_handles(module.RawFrame, _RAW_FIELDS))
+    def _raw_writer(self) -> Writer:
+        put = _setter(_handles(self.structs[RawFrame], _RAW_FIELDS))
 
         def write(b: Any, r: RawFrame) -> None:
             put(b, (r.received_ns, r.connection_id or 0, r.channel, r.sid or 0, r.seq or 0, r.data, r.ticker,
@@ -320,9 +316,8 @@ class Tables:
 
         return write
 
-    @staticmethod
-    def _raw_reader(module: Any) -> Reader:
-        get = _getter(_handles(module.RawFrame, _RAW_FIELDS))
+    def _raw_reader(self) -> Reader:
+        get = _getter(_handles(self.structs[RawFrame], _RAW_FIELDS))
         new = unchecked_constructor(RawFrame)
 
         def read(rd: Any) -> RawFrame:

@@ -9,13 +9,14 @@ import shutil
 import subprocess
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import capnp
 import pytest
 
 from ssmd import codec, schema_check
-from ssmd.records import AnyRecord, Gap, Level, MarketStatus, OrderBookUpdate, RawFrame, Trade
+from ssmd._wire import EnumMap
+from ssmd.records import AnyRecord, Gap, GapKind, Level, MarketStatus, OrderBookUpdate, RawFrame, Trade
 from ssmd.schema_check import SchemaError, check_schema, ensure_valid
 
 REPO_SCHEMA = Path(__file__).parent.parent / "schemas" / "ssmd.capnp"
@@ -165,3 +166,11 @@ def test_capnp_tool_decodes_an_archive_stream_and_a_batch() -> None:
         assert expected in stream, f"{expected!r} not in {stream}"
     batch = capnp_decode("Batch", codec.encode_batch(records))
     assert batch.count("ticker = ") == len(records)
+
+
+def test_schema_enums_are_the_source_of_record_vocabularies() -> None:
+    gap_kinds = EnumMap(codec.schema().GapKind, GapKind)
+    assert gap_kinds.names == ("exchange_seq", "seq_reset", "disconnect", "bus")
+    assert gap_kinds.codes["disconnect"] == 2
+    with pytest.raises(RuntimeError, match="does not match"):
+        EnumMap(codec.schema().Side, Literal["buy", "sell", "hold"])
