@@ -7,8 +7,9 @@ carrying the compiler's message.
 
 The check costs one interpreter start (~0.1 s). A success is remembered in a marker file named by
 the schema's SHA-256 and the pycapnp version (under ``$XDG_CACHE_HOME/ssmd`` or ``~/.cache/ssmd``),
-so each distinct schema is checked once per machine, not once per process. If the cache directory
-is not writable the check simply runs every time.
+so each distinct schema is checked once per machine, not once per process (the temp directory
+stands in when there is no home). If the directory is not writable the check runs every time.
+The fingerprint covers the one file, so a schema checked this way must not import other files.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -80,7 +82,12 @@ def _fingerprint(schema_text: bytes) -> str:
 
 
 def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:  # no home directory (some containers): remember nothing
+            base = tempfile.gettempdir()
     return Path(base) / "ssmd"
 
 
