@@ -92,7 +92,7 @@ class Server:
         overflow = self.config.faults.overflow_bytes
         self._ws = await serve(
             self._handler, self.config.host, self.config.port, process_request=self._process_request,
-            ping_interval=None, max_size=2**20, compression=None,
+            ping_interval=None, max_size=2**20, compression=None, close_timeout=2,
             # Backpressure: above the high-water mark, a flush waits for the client (lossless) unless
             # overflow_bytes asks for error 25 first, which needs the buffer to grow past it unpaused.
             write_limit=max(2**20, 4 * overflow),

@@ -47,8 +47,9 @@ class SimClient:
         await self.ws.send(json.dumps(body))
         return cmd_id
 
-    async def recv(self, timeout: float = RECV_TIMEOUT) -> dict[str, Any]:
-        frame = await asyncio.wait_for(self.ws.recv(), timeout)
+    async def recv(self, within: float = RECV_TIMEOUT) -> dict[str, Any]:
+        """The next frame as a dict; ``TimeoutError`` if none arrives ``within`` seconds."""
+        frame = await asyncio.wait_for(self.ws.recv(), within)
         if not isinstance(frame, str):
             msg = f"expected a JSON text frame, got {len(frame)} binary bytes"
             raise TypeError(msg)
@@ -63,7 +64,7 @@ class SimClient:
         frames = []
         while True:
             try:
-                frames.append(await self.recv(timeout=quiet))
+                frames.append(await self.recv(within=quiet))
             except TimeoutError:
                 return frames
 

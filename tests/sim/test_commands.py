@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from ssmd.sim.simulator import Simulator
-
 from ssmd.sim.testing import SimClient as Client
 
 

@@ -14,7 +14,6 @@ from websockets.exceptions import InvalidStatus
 from ssmd.kalshi.auth import auth_headers, generate_private_key
 from ssmd.kalshi.protocol import HEADER_SIGNATURE
 from ssmd.sim.simulator import Simulator
-
 from ssmd.sim.testing import SimClient as Client
 from ssmd.sim.testing import test_config as make_config
 
