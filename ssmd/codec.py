@@ -136,7 +136,7 @@ def split_batch(data: bytes) -> list[RecordMessage]:
 def encode_struct(record: AnyRecord) -> bytes:
     """One record with its own struct as the message root (no envelope)."""
     tables = _wire_tables()
-    kind = type(record)
+    kind = _record_type(tables, type(record))
     message = tables.structs[kind].new_message()
     tables.writers[kind](message, record)
     return bytes(message.to_bytes())
@@ -149,6 +149,7 @@ def decode_struct(data: bytes, kind: type[R]) -> R:
     file name), and bytes of another struct decode as whatever they mean in ``kind``'s layout.
     """
     tables = _wire_tables()
+    _record_type(tables, kind)
     try:
         record: R = tables.readers[kind](_root(tables.structs[kind], data))
         return record
@@ -165,14 +166,16 @@ def _root(struct: Any, data: bytes) -> Any:
     raise ValueError(msg)
 
 
+def _record_type(tables: _wire.Tables, kind: type[Any]) -> type[Any]:
+    if kind not in tables.structs:
+        msg = f"not an ssmd record type: {kind.__name__}"
+        raise TypeError(msg)
+    return kind
+
+
 def _fill_union(tables: _wire.Tables, builder: Any, record: AnyRecord) -> None:
-    kind = type(record)
-    try:
-        member = tables.union_fields[kind]
-    except KeyError:
-        msg = f"not an ssmd record: {kind.__name__}"
-        raise TypeError(msg) from None
-    tables.writers[kind](builder._init_by_field(member), record)
+    kind = _record_type(tables, type(record))
+    tables.writers[kind](builder._init_by_field(tables.union_fields[kind]), record)
 
 
 def _decode_error(data: bytes, cause: Exception, what: str) -> DecodeError:

@@ -214,8 +214,12 @@ def test_decode_error_says_what_and_how_big() -> None:
 
 
 def test_encoding_something_that_is_not_a_record_is_a_type_error() -> None:
+    not_a_record: Any = {"ticker": "T"}
+    for encoder in (codec.encode, codec.encode_struct, lambda r: codec.encode_batch([r])):
+        with pytest.raises(TypeError, match="not an ssmd record"):
+            encoder(not_a_record)
     with pytest.raises(TypeError, match="not an ssmd record"):
-        codec.encode({"ticker": "T"})  # type: ignore[arg-type]
+        codec.decode_struct(codec.encode_struct(EXAMPLES[0]), dict)  # type: ignore[type-var]
 
 
 def test_a_status_unknown_to_this_reader_reads_as_unknown() -> None:
