@@ -7,7 +7,8 @@ ceiling of this client on this machine. The simulator's figure is reported besid
 
     python bench/bench_sim.py [--markets 1000] [--seconds 5] [--profile]
 
-``--profile`` runs the simulator process under cProfile and prints where its time goes.
+``--profile`` runs the simulator process under cProfile and prints where its time goes; ``--py-spy BIN``
+samples it with py-spy instead (no slowdown) and prints self/inclusive time per function.
 """
 
 from __future__ import annotations
@@ -109,7 +110,27 @@ async def count_frames(url: str, headers: dict[str, str], subscribe: list[dict[s
         return n / (time.perf_counter() - t0)
 
 
-async def bench_sim(markets: int, seconds: float, profile: bool) -> float:
+def py_spy_summary(collapsed: Path, top: int = 15) -> str:
+    """Self and inclusive time per function from py-spy's collapsed stacks."""
+    self_time: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, samples = line.rpartition(" ")
+        n = int(samples)
+        total += n
+        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1] + ")"
+                  if " (" in f else f for f in stack.split(";")]
+        self_time[frames[-1]] = self_time.get(frames[-1], 0) + n
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + n
+    rows = [f"py-spy: {total} samples of the simulator process", "  self%  incl%  function"]
+    for name, n in sorted(self_time.items(), key=lambda kv: -kv[1])[:top]:
+        rows.append(f"  {100 * n / total:5.1f}  {100 * inclusive[name] / total:5.1f}  {name}")
+    return "\n".join(rows)
+
+
+async def bench_sim(markets: int, seconds: float, profile: bool, py_spy: str | None = None) -> float:
     from ssmd.kalshi.auth import auth_headers, load_private_key
     from ssmd.kalshi.protocol import WS_PATH
     from ssmd.sim.model import MarketModel
@@ -125,7 +146,17 @@ async def bench_sim(markets: int, seconds: float, profile: bool) -> float:
             {"id": 1, "cmd": "subscribe", "params": {"channels": ["orderbook_delta"], "market_tickers": tickers}},
             {"id": 2, "cmd": "subscribe", "params": {"channels": ["trade", "ticker"]}},
         ]
-        return await count_frames(url, headers, subscribe, 1.0, seconds)
+        spy = None
+        if py_spy:
+            out = Path(f"/tmp/bench_sim_{proc.pid}.txt")
+            spy = await asyncio.create_subprocess_exec(
+                py_spy, "record", "--pid", str(proc.pid), "--duration", str(int(seconds) + 1), "--format", "raw",
+                "--rate", "250", "-o", str(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        rate = await count_frames(url, headers, subscribe, 1.0, seconds)
+        if spy is not None:
+            await spy.wait()
+            print(py_spy_summary(out))
+        return rate
     finally:
         proc.terminate()
         proc.wait(30)
@@ -146,10 +177,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--markets", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="cProfile the simulator process (slows it)")
+    parser.add_argument("--py-spy", metavar="BIN", help="sample the simulator process with this py-spy binary")
     args = parser.parse_args()
     baseline = asyncio.run(bench_baseline(args.markets, args.seconds))
-    sim = asyncio.run(bench_sim(args.markets, args.seconds, args.profile))
+    sim = asyncio.run(bench_sim(args.markets, args.seconds, args.profile, args.py_spy))
     print(f"baseline (bare websockets server, pre-built frames): {baseline:10,.0f} frames/s")
     print(f"simulator ({args.markets} markets, all channels):      {sim:10,.0f} frames/s")
     print(f"ratio simulator / baseline: {sim / baseline:.2f}")

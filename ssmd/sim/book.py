@@ -15,11 +15,15 @@ Levels = list[tuple[int, int]]
 
 
 class Book:
-    __slots__ = ("no", "yes")
+    """Mutate only through :meth:`apply` (the best prices are cached)."""
+
+    __slots__ = ("_best", "no", "yes")
 
     def __init__(self) -> None:
         self.yes: dict[int, int] = {}
         self.no: dict[int, int] = {}
+        self._best: dict[str, int] = {}
+        """Cached best price per side; a missing key means "recompute" (-1 = empty side)."""
 
     def side(self, side: Side) -> dict[int, int]:
         return self.yes if side == "yes" else self.no
@@ -34,18 +38,30 @@ class Book:
         if size < 0:
             msg = f"level {side}@{price} would go negative ({size})"
             raise ValueError(msg)
+        best = self._best.get(side)
         if size:
             levels[price] = size
+            if best is not None and price > best:
+                self._best[side] = price
         else:
             levels.pop(price, None)
+            if best == price:
+                del self._best[side]
         return size
+
+    def clear(self) -> None:
+        self.yes.clear()
+        self.no.clear()
+        self._best.clear()
 
     def best(self, side: Side) -> tuple[int, int] | None:
         """(price, size) of the best (highest) bid on a side, or ``None`` if the side is empty."""
         levels = self.yes if side == "yes" else self.no
-        if not levels:
+        price = self._best.get(side)
+        if price is None:
+            price = self._best[side] = max(levels, default=-1)
+        if price < 0:
             return None
-        price = max(levels)
         return price, levels[price]
 
     def levels(self, side: Side) -> Levels:

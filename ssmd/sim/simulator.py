@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -34,6 +35,14 @@ from ssmd.sim.groundtruth import GroundTruth
 from ssmd.sim.model import Clock, MarketModel
 from ssmd.sim.render import Out
 from ssmd.sim.server import Server
+
+log = logging.getLogger("ssmd.sim")
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    """A background task that dies is a simulator bug: say so loudly rather than go quiet."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("simulator task %s crashed", task.get_name(), exc_info=task.exception())
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,8 @@ class Simulator:
         c = self.config.faults
         if c.close_abrupt or c.close_frame:
             self._tasks.append(asyncio.create_task(self._periodic_closes(), name="sim-closes"))
+        for task in self._tasks:
+            task.add_done_callback(_report_crash)
 
     async def stop(self) -> None:
         """Stop producing, close connections (1001), stop the server, flush the ground-truth files."""

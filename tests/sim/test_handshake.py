@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from ssmd.kalshi.auth import auth_headers, generate_private_key
 from ssmd.kalshi.protocol import HEADER_SIGNATURE
@@ -91,3 +91,18 @@ async def test_unparseable_binary_and_unknown_commands_get_errors_1_and_5(client
     assert (await client.recv())["msg"]["code"] == 1
     cmd_id = await client.send("launch_rockets", {})
     assert await client.recv() == {"id": cmd_id, "type": "error", "msg": {"code": 5, "msg": "Unknown command"}}
+
+
+async def test_clients_that_stop_ponging_are_closed_when_configured(client_for: Any) -> None:
+    async with Simulator(make_config(heartbeat_s=0.05, pong_timeout_s=0.1)) as s:
+        c = await client_for(s, ping_interval=None)
+        original = c.ws.protocol.recv_frame
+
+        def swallow_pings(frame):  # type: ignore[no-untyped-def]
+            if frame.opcode.name != "PING":  # a client that never answers heartbeats
+                original(frame)
+
+        c.ws.protocol.recv_frame = swallow_pings  # type: ignore[method-assign]
+        with pytest.raises(ConnectionClosed) as info:
+            await c.recv(within=3)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1011

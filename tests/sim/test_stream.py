@@ -219,3 +219,14 @@ async def test_legacy_format_uses_integer_cents() -> None:
     assert isinstance(by_type["trade"]["yes_price"], int) and isinstance(by_type["trade"]["count"], int)
     assert isinstance(by_type["ticker"]["yes_bid"], int) and "yes_bid_dollars" not in by_type["ticker"]
     assert set(rest) == {"orderbook"} and all(isinstance(p, int) for p, _ in rest["orderbook"]["yes"])
+
+
+def test_summary_sentinels_for_empty_sides() -> None:
+    from ssmd.sim.model import MarketModel
+    from ssmd.sim.render import ticker_body
+
+    m = next(iter(MarketModel(markets=1, seed=1).markets.values()))
+    m.book.clear()
+    t = msgspec.json.decode(ticker_body(m, 1_790_000_000_000_000_000, False), type=messages.Ticker)
+    assert (t.yes_bid_dollars, t.yes_ask_dollars, t.yes_bid_size_fp, t.yes_ask_size_fp) == \
+        ("0.0000", "1.0000", "0.00", "0.00")
