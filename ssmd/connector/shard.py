@@ -89,10 +89,15 @@ class Shard:
                        asyncio.create_task(self._commander(), name=f"kalshi-cmd[{self.index}]")]
 
     async def stop(self) -> None:
+        """Close the connection (abort, no close handshake wait) and end both tasks."""
         self.ws.stop()
         if self._retry is not None:
             self._retry.cancel()
-        self._tasks[1].cancel()
+        run, commander = self._tasks
+        commander.cancel()
+        # A connect attempt in flight can take up to its open timeout: do not wait for it.
+        await asyncio.wait([run], timeout=2.0)
+        run.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -129,16 +134,23 @@ class Shard:
         except msgspec.DecodeError:
             self._counters.malformed += 1
             return
-        if env.type in _CONTROL:
-            outcome = self.subs.on_control(env.type, env.id, env.sid, raw)
-            if outcome.error:
-                self.ws.last_error = outcome.error
-                log.warning("%s: %s", self.ws.name, outcome.error)
-            if outcome.changed:
-                self._wake.set()
-                self._counters.progress.set()
-        elif env.type in LIFECYCLE_TYPES:
-            self._on_lifecycle(env.type, raw)
+        try:
+            if env.type in _CONTROL:
+                self._control(env, raw)
+            elif env.type in LIFECYCLE_TYPES:
+                self._on_lifecycle(env.type, raw)
+        except Exception:  # this runs inside the socket's data_received: never let anything escape
+            self._counters.malformed += 1
+            log.exception("%s: cannot process %s frame", self.ws.name, env.type)
+
+    def _control(self, env: Envelope, raw: bytes) -> None:
+        outcome = self.subs.on_control(env.type, env.id, env.sid, raw)
+        if outcome.error:
+            self.ws.last_error = outcome.error
+            log.warning("%s: %s", self.ws.name, outcome.error)
+        if outcome.changed:
+            self._wake.set()
+            self._counters.progress.set()
 
     async def _opened(self, connection_id: int) -> None:
         self.subs.reset()
@@ -166,17 +178,22 @@ class Shard:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if not self.ws.connected:
-                continue
-            for cmd in self.subs.commands():
-                if not await self.ws.send(_encode(cmd).decode()):
-                    break  # the connection is gone; the next one starts over
-            due = self.subs.next_retry()
-            if due is not None:
-                if self._retry is not None:
-                    self._retry.cancel()
-                self._retry = asyncio.get_running_loop().call_later(max(0.0, due - time.monotonic()),
-                                                                   self._wake.set)
+            try:
+                await self._send_commands()
+            except Exception:  # a bug here must not silently end the shard's command loop
+                log.exception("%s: sending commands failed", self.ws.name)
+
+    async def _send_commands(self) -> None:
+        if not self.ws.connected:
+            return
+        for cmd in self.subs.commands():
+            if not await self.ws.send(_encode(cmd).decode()):
+                break  # the connection is gone; the next one starts over
+        due = self.subs.next_retry()
+        if due is not None:
+            if self._retry is not None:
+                self._retry.cancel()
+            self._retry = asyncio.get_running_loop().call_later(max(0.0, due - time.monotonic()), self._wake.set)
 
     def converged(self) -> bool:
         return self.ws.connected and self.subs.converged()

@@ -245,10 +245,11 @@ class Subscriptions:
         error = f"exchange error {code} ({text})"
         pending = self._settle(cmd_id)
         if pending is not None:
-            now = self.clock()
-            for name in pending.channels:
-                ch = self.channels[name]
-                ch.retry_at = now + ch.backoff.next()
+            # One retry time for the command's channels, so that they are subscribed together again.
+            chans = [self.channels[name] for name in pending.channels]
+            retry_at = self.clock() + max((ch.backoff.next() for ch in chans), default=0.0)
+            for ch in chans:
+                ch.retry_at = retry_at
             return ControlOutcome(changed=True, error=f"{error} for {pending.action} on {sorted(pending.channels)}")
         on_sid = self._by_sid.get(sid) if sid is not None else None
         if on_sid is not None and code in TERMINAL_ERRORS:

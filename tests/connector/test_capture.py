@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from connector_helpers import Recorder, connector, server_tickers
 
 from ssmd.sim import Simulator
@@ -48,7 +49,7 @@ async def test_owner_predicate_changes_capture_at_run_time(sim: Simulator, key_p
     every = set(sim.model.markets)
     half = {t for t in every if hash(t) % 2}
     rec = Recorder()
-    async with connector(sim, key_path, rec, connections=3) as c:
+    async with connector(sim, key_path, rec, connections=3, chunk=4) as c:  # commands of <= 4 markets
         c.set_owner(lambda t: False)
         async with asyncio.timeout(5):
             await c.wait_ready()
@@ -67,3 +68,19 @@ async def test_owner_predicate_changes_capture_at_run_time(sim: Simulator, key_p
         assert server_tickers(sim) == every - half
         assert {f["msg"]["market_ticker"] for f in rec.of_type("orderbook_snapshot", mark)} == every - half
         assert all(s.reconnects == 0 for s in c.status().shards)  # no reconnect needed to reshape
+
+
+@pytest.mark.parametrize("sim", [{"max_markets_per_sid": 12}], indirect=True)
+async def test_market_limit_is_reported_and_retried_and_more_connections_fit(sim: Simulator, key_path: Path) -> None:
+    rec = Recorder()
+    async with connector(sim, key_path, rec, connections=1) as c:
+        await rec.until(lambda: len(rec.of_type("error")) >= 3, 3)  # refused, retried after a backoff
+        assert {f["msg"]["code"] for f in rec.of_type("error")} == {26}
+        assert c.status().shards[0].last_error == (
+            "exchange error 26 (Subscription market limit exceeded) for subscribe on ['orderbook_delta', 'trade']")
+        assert server_tickers(sim) == set()
+    rec = Recorder()
+    async with connector(sim, key_path, rec, connections=8) as c:
+        async with asyncio.timeout(5):
+            await c.wait_ready()
+        assert server_tickers(sim) == set(sim.model.markets) and not rec.of_type("error")
