@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import time
 from decimal import Decimal
 from typing import Any, get_args
 
@@ -238,3 +240,29 @@ def test_split_batch_gives_each_record_its_own_message_with_type_and_ticker() ->
     assert codec.decode_stream(b"".join(part.message for part in parts)) == EXAMPLES
     with pytest.raises(DecodeError):
         codec.split_batch(b"\x00" * 7)
+
+
+def test_large_valid_messages_decode() -> None:
+    levels = tuple(Level(e4_to_price(100 + i), Decimal(i)) for i in range(100))
+    big: list[AnyRecord] = [OrderBookUpdate("T", "snapshot", levels, levels, NOW, seq=i + 1) for i in range(50)]
+    big.append(RawFrame(NOW, "orderbook_snapshot", b"x" * 1_000_000))
+    data = codec.encode_batch(big)
+    assert codec.decode_batch(data) == big
+    assert [codec.decode(part.message) for part in codec.split_batch(data)] == big
+
+
+def test_a_crafted_list_of_millions_of_empty_levels_is_refused_quickly() -> None:
+    # 144 bytes claiming 5M zero-sized Level structs: Cap'n Proto allows it, a decoder must not
+    # spend seconds and gigabytes on it.
+    data = bytearray(codec.encode_struct(OrderBookUpdate("T", "change", (Level(Decimal("0.5"), Decimal(1)),), (), NOW)))
+    schema = codec.schema().OrderBookUpdate.schema
+    lo, hi = struct.unpack_from("<iI", data, 8)
+    bids_pointer = 16 + ((lo >> 2) << 3) + (hi & 0xFFFF) * 8 + 8 * schema.fields["bids"].proto.slot.offset
+    lo, hi = struct.unpack_from("<iI", data, bids_pointer)
+    tag = bids_pointer + 8 + ((lo >> 2) << 3)
+    struct.pack_into("<iI", data, tag, 5_000_000 << 2, 0)  # 5M elements of 0 words each
+    struct.pack_into("<iI", data, bids_pointer, lo, 7)  # a composite list of 0 words
+    started = time.perf_counter()
+    with pytest.raises(DecodeError, match="traversal"):
+        codec.decode_struct(bytes(data), OrderBookUpdate)
+    assert time.perf_counter() - started < 1.0
