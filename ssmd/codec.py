@@ -15,6 +15,7 @@ Every decoder raises :class:`ssmd.errors.DecodeError` for bytes that are not a v
 expected shape (truncated, garbage, values a record cannot hold); it never aborts, and what it
 returns is always a valid record. (Cap'n Proto has no checksum: a flipped bit inside a number
 decodes as another number. Integrity of stored data is the job of manifests and object stores.)
+Decoding work is bounded by a small multiple of the message's size, whatever its pointers claim.
 
 The schema (package data ``ssmd/schemas/ssmd.capnp``) is loaded lazily, once per process, on the
 first encode or decode, after :func:`ssmd.schema_check.ensure_valid` has compiled it in a child
