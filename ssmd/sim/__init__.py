@@ -4,12 +4,14 @@
 - :mod:`~ssmd.sim.universe`, :mod:`~ssmd.sim.book`, :mod:`~ssmd.sim.model`: series, events, markets,
   books and a deterministic order flow (a seed fixes every message's content);
 - :mod:`~ssmd.sim.render`: message bodies in the current (fixed-point) or legacy (cents) wire format;
-- :mod:`~ssmd.sim.session`: one WebSocket connection: commands, subscriptions, ``seq`` per sid;
+- :mod:`~ssmd.sim.session`, :mod:`~ssmd.sim.params`: one WebSocket connection: commands (validated to
+  Kalshi's error codes), subscriptions, ``seq`` per sid;
 - :mod:`~ssmd.sim.server`: the one port serving the WebSocket upgrade (RSA-PSS checked) and REST;
-- :mod:`~ssmd.sim.rest`: the REST market-data endpoints;
+- :mod:`~ssmd.sim.rest`, :mod:`~ssmd.sim.objects`: the REST market-data endpoints and their objects;
 - :mod:`~ssmd.sim.faults`: switchable faults, by probability (CLI) or one-shot (tests);
 - :mod:`~ssmd.sim.groundtruth`: what was sent to whom and every book after every change;
-- :mod:`~ssmd.sim.simulator`: :class:`Simulator`, the async context manager tying them together.
+- :mod:`~ssmd.sim.simulator`: :class:`Simulator`, the async context manager tying them together;
+- :mod:`~ssmd.sim.testing`: a signed test client and a deterministic test configuration.
 
 It shares :mod:`ssmd.kalshi`'s protocol constants and types with the connector, never its code paths.
 """

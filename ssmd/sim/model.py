@@ -27,7 +27,7 @@ from ssmd.kalshi.protocol import Channel, LifecycleEvent, MarketStatus, MessageT
 from ssmd.sim import render
 from ssmd.sim.book import Side
 from ssmd.sim.render import Out
-from ssmd.sim.universe import Event, Market, Series, generate, new_market
+from ssmd.sim.universe import Event, Market, Series, generate, grid_of, new_market
 
 Clock = Callable[[], int]
 BookHook = Callable[[int, Market, Side, int, int], None]
@@ -246,6 +246,13 @@ class MarketModel:
                 m.yes_sub_title = f"{m.yes_sub_title.split(' (')[0]} (rev {self.n})"
                 self._life(out, m, LifecycleEvent.METADATA_UPDATED,
                            additional_metadata={"yes_sub_title": m.yes_sub_title})
+            elif r < 0.93 and self.subpenny and m.structure == "linear_cent":
+                # Finer grid, a superset of the old one: resting levels stay valid.
+                fair_price = m.grid[m.fair]
+                m.structure, m.grid, m.fractional = "deci_cent", grid_of("deci_cent"), True
+                m.fair = bisect_left(m.grid, fair_price)
+                self._life(out, m, LifecycleEvent.PRICE_LEVEL_STRUCTURE_UPDATED, price_level_structure=m.structure,
+                           price_ranges=render.price_ranges(m.structure))
             else:
                 ev = self.events[m.event_ticker]
                 multiplier = rng.choice((None, 0.5, 0.0))

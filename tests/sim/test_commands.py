@@ -8,6 +8,7 @@ import pytest
 
 from ssmd.sim.simulator import Simulator
 from ssmd.sim.testing import SimClient as Client
+from ssmd.sim.testing import test_config as make_config
 
 
 def some(sim: Simulator, n: int) -> list[str]:
@@ -131,13 +132,10 @@ async def test_unsubscribe_acks_with_seq_and_stops_the_stream(client: Client, si
     assert frames[1]["seq"] == 1  # a new sid's seq starts again at 1
 
 
-async def test_market_limit_is_error_26(sim: Simulator, client_for: Any) -> None:
-    sim.config.max_markets_per_sid = 2
-    for s in list(sim.server.sessions()):
-        s.max_markets = 2
-    c = await client_for(sim)
-    c_session = sim.server.sessions()[-1]
-    c_session.max_markets = 2
-    cmd_id = await c.send("subscribe", {"channels": ["trade"], "market_tickers": some(sim, 3)})
-    assert await c.recv() == {"id": cmd_id, "type": "error",
-                              "msg": {"code": 26, "msg": "Subscription market limit exceeded"}}
+async def test_market_limit_is_error_26() -> None:
+    async with Simulator(make_config(max_markets_per_sid=2)) as sim:
+        c = await Client.connect(sim)
+        cmd_id = await c.send("subscribe", {"channels": ["trade"], "market_tickers": some(sim, 3)})
+        assert await c.recv() == {"id": cmd_id, "type": "error",
+                                  "msg": {"code": 26, "msg": "Subscription market limit exceeded"}}
+        await c.close()

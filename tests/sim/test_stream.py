@@ -9,6 +9,7 @@ import httpx
 import msgspec
 
 from ssmd.kalshi import messages
+from ssmd.sim.config import FaultConfig
 from ssmd.sim.simulator import Simulator
 from ssmd.sim.testing import SimClient
 from ssmd.sim.testing import test_config as make_config
@@ -175,7 +176,7 @@ async def test_ticker_initial_snapshot_and_all_markets(client: SimClient, sim: S
 
 
 async def test_lifecycle_messages_and_state_machine() -> None:
-    async with Simulator(make_config(lifecycle_prob=0.3)) as sim:
+    async with Simulator(make_config(lifecycle_prob=0.3, faults=FaultConfig(subpenny=0.01))) as sim:
         c = await SimClient.connect(sim)
         await c.subscribe(["market_lifecycle_v2"])
         outs = await sim.step(600)
@@ -183,7 +184,7 @@ async def test_lifecycle_messages_and_state_machine() -> None:
         await c.close()
     kinds = {f["msg"].get("event_type", f["type"]) for f in frames}
     assert {"created", "determined", "settled", "deactivated", "activated", "close_date_updated",
-            "metadata_updated", "event_fee_update"} <= kinds
+            "metadata_updated", "price_level_structure_updated", "event_fee_update", "event_lifecycle"} <= kinds
     for f in frames:
         if f["type"] == "market_lifecycle_v2":
             m = msgspec.json.decode(msgspec.json.encode(f["msg"]), type=messages.MarketLifecycle)
