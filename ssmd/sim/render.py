@@ -71,13 +71,18 @@ def rfc3339_s(ts_s: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts_s))
 
 
+def _ids(m: Market) -> str:
+    if not m.wire_ids:
+        m.wire_ids = f'"market_ticker":"{m.ticker}","market_id":"{m.market_id}"'
+    return m.wire_ids
+
+
 def delta_body(m: Market, side: Side, price: int, delta: int, ts_ns: int, legacy: bool) -> str:
     if legacy:
         return (f'{{"market_ticker":"{m.ticker}","price":{cents(price)},'
                 f'"delta":{whole_contracts(delta)},"side":"{side}"}}')
-    return (f'{{"market_ticker":"{m.ticker}","market_id":"{m.market_id}","price_dollars":"{price_str(price)}",'
-            f'"delta_fp":"{count_str(delta)}","side":"{side}","ts":"{rfc3339(ts_ns)}",'
-            f'"ts_ms":{ts_ns // 1_000_000}}}')
+    return (f'{{{m.wire_ids or _ids(m)},"price_dollars":"{price_str(price)}","delta_fp":"{count_str(delta)}",'
+            f'"side":"{side}","ts":"{rfc3339(ts_ns)}","ts_ms":{ts_ns // 1_000_000}}}')
 
 
 def _levels(levels: Levels, legacy: bool) -> str:

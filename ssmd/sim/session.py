@@ -98,7 +98,7 @@ class Session:
 
     def deliver(self, outs: list[Out]) -> None:
         """Queue the model messages this connection's subscriptions select."""
-        by_channel = self.by_channel
+        by_channel, append, faults = self.by_channel, self.out.append, self.faults
         for o in outs:
             subs = by_channel.get(o.channel)
             if not subs:
@@ -108,12 +108,15 @@ class Session:
                 if tickers is not None and o.ticker not in tickers:
                     continue
                 body = o.yes_body() if sub.use_yes_price else o.body
-                if sub.sequenced:
-                    sub.seq += 1
-                    self._put(o.n, f'{{"type":"{o.type}","sid":{sub.sid},"seq":{sub.seq},"msg":{body}}}', sub,
-                              o.type)
+                if not sub.sequenced:
+                    append((o.n, f'{{"type":"{o.type}","sid":{sub.sid},"msg":{body}}}'))
+                    continue
+                sub.seq += 1
+                text = f'{{"type":"{o.type}","sid":{sub.sid},"seq":{sub.seq},"msg":{body}}}'
+                if faults.armed or self._held is not None:
+                    self._put(o.n, text, sub, o.type)
                 else:
-                    self.out.append((o.n, f'{{"type":"{o.type}","sid":{sub.sid},"msg":{body}}}'))
+                    append((o.n, text))
 
     def _frame(self, fields: dict[str, Any]) -> None:
         self._put(0, _encode(fields).decode())

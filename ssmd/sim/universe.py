@@ -100,6 +100,8 @@ class Market:
     settled_ts: int | None = None
     updated_ts: int = 0
     ticker_state: tuple[int, ...] = ()
+    wire_ids: str = ""
+    """``"market_ticker":"…","market_id":"…"`` as JSON members, rendered once (hot path)."""
 
 
 def _strike_code(kind: str, value: float, decimals: int) -> str:
