@@ -45,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where to write the generated private key (default: a new temp directory)")
     parser.add_argument("--record", type=Path, metavar="DIR",
                         help="dump ground truth (frames sent, books after every change) as JSONL in DIR")
+    parser.add_argument("--allow-unauthenticated", action="store_true",
+                        help="late-2025 mode: unsigned WebSocket upgrades may use public channels")
     parser.add_argument("--heartbeat", type=float, default=10.0, metavar="SECONDS",
                         help="interval of heartbeat pings (default 10)")
 
@@ -71,7 +73,7 @@ def build_config(args: argparse.Namespace) -> SimConfig:
     config = SimConfig(
         markets=args.markets, rate=args.rate, seed=args.seed, host=args.host, port=args.port,
         legacy_format=args.legacy_format, keys=keys, faults=FaultConfig.parse(args.fault),
-        record_dir=args.record, heartbeat_s=args.heartbeat,
+        record_dir=args.record, heartbeat_s=args.heartbeat, allow_unauthenticated=args.allow_unauthenticated,
     )
     config.validate()
     return config

@@ -104,6 +104,13 @@ SEQUENCED_CHANNELS: Final = frozenset(
     }
 )
 
+#: Channels that needed an authenticated connection when unauthenticated WebSockets were allowed
+#: (late 2025: error 9 "Authentication required" otherwise).
+PRIVATE_CHANNELS: Final = frozenset(
+    {Channel.ORDERBOOK_DELTA, Channel.FILL, Channel.MARKET_POSITIONS, Channel.COMMUNICATIONS,
+     Channel.ORDER_GROUP_UPDATES, Channel.USER_ORDERS}
+)
+
 #: Channels for which a market spec is mandatory on subscribe (else error 14).
 MARKET_SPEC_REQUIRED: Final = frozenset({Channel.ORDERBOOK_DELTA})
 #: Channels that accept a market spec (others ignore it).

@@ -123,6 +123,9 @@ class SimConfig:
     rest_rate_limit: bool = True
     """Token buckets on signed REST requests (Basic tier: 200 read tokens/s, 10 per request)."""
     max_markets_per_sid: int = 500_000
+    allow_unauthenticated: bool = False
+    """Late-2025 mode: an upgrade without auth headers is accepted and may use public channels only
+    (private ones answer error 9); a present but bad signature still gets 401."""
 
     def validate(self) -> None:
         if self.markets < 1:

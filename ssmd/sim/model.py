@@ -304,6 +304,14 @@ class MarketModel:
             self._life(out, m, LifecycleEvent.DETERMINED, result=m.result, determination_ts=ts_s,
                        settlement_value=price_str(m.settlement_value))
             return
+        # A determination is sometimes disputed, then amended (REST status only: the lifecycle channel
+        # has no event type for either), before the market is finalized.
+        if m.status is MarketStatus.DETERMINED and self.rng.random() < 0.2:
+            m.status = MarketStatus.DISPUTED
+            return
+        if m.status is MarketStatus.DISPUTED:
+            m.status = MarketStatus.AMENDED
+            return
         self.retiring.popleft()
         m.status, m.settled_ts = MarketStatus.FINALIZED, ts_s
         self._life(out, m, LifecycleEvent.SETTLED, settled_ts=ts_s)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import weakref
 from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import Server as WsServer
@@ -22,7 +23,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from ssmd.kalshi.auth import KeyRing
+from ssmd.kalshi.auth import AuthFailure, KeyRing
 from ssmd.kalshi.protocol import HEARTBEAT_PAYLOAD, REST_PREFIX, WS_PATH, ErrorCode
 from ssmd.sim.rest import RestApi, json_body
 from ssmd.sim.session import Session
@@ -86,6 +87,7 @@ class Server:
         self._delayed: dict[Session, asyncio.Queue[tuple[float, list[tuple[int, str]]]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._ws: WsServer | None = None
+        self._anonymous: weakref.WeakSet[ServerConnection] = weakref.WeakSet()
         self.port = 0
 
     async def start(self) -> None:
@@ -139,6 +141,9 @@ class Server:
             if status is not None:
                 return http_response(status, json_body({"error": {"code": "unavailable", "message": "refused"}}))
             failure = self.keyring.check(request.headers, "GET", WS_PATH)
+            if failure is AuthFailure.MISSING_HEADERS and self.config.allow_unauthenticated:
+                self._anonymous.add(conn)
+                return None
             if failure is not None:
                 return http_response(401, json_body(failure.body()))
             return None
@@ -151,7 +156,7 @@ class Server:
 
     async def _handler(self, ws: ServerConnection) -> None:
         session = Session(next(self._conn_ids), self.model, self.faults, self.truth,
-                          max_markets=self.config.max_markets_per_sid)
+                          max_markets=self.config.max_markets_per_sid, authenticated=ws not in self._anonymous)
         self.live[session] = ws
         heartbeat = asyncio.create_task(self._heartbeat(session, ws))
         try:

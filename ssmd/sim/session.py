@@ -22,6 +22,7 @@ from ssmd.kalshi.protocol import (
     MARKET_FILTERED,
     MARKET_SPEC_REQUIRED,
     MARKET_UPDATABLE,
+    PRIVATE_CHANNELS,
     SEQUENCED_CHANNELS,
     TERMINAL_ERRORS,
     Channel,
@@ -60,8 +61,9 @@ class Subscription:
 
 class Session:
     def __init__(self, conn_id: int, model: MarketModel, faults: Faults, truth: GroundTruth, *,
-                 max_markets: int = 500_000) -> None:
+                 max_markets: int = 500_000, authenticated: bool = True) -> None:
         self.conn_id = conn_id
+        self.authenticated = authenticated
         self.model = model
         self.faults = faults
         self.truth = truth
@@ -214,6 +216,8 @@ class Session:
             raise CommandError(ErrorCode.INVALID_PARAMETER)
         if any(c not in _CHANNELS for c in channels):
             raise CommandError(ErrorCode.UNKNOWN_CHANNEL)
+        if not self.authenticated and any(c in PRIVATE_CHANNELS for c in channels):
+            raise CommandError(ErrorCode.AUTH_REQUIRED)
         tickers = market_spec(params, self.model)
         use_yes = optional_bool(params, "use_yes_price")
         skip_ack = optional_bool(params, "skip_ticker_ack")

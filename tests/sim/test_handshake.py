@@ -106,3 +106,16 @@ async def test_clients_that_stop_ponging_are_closed_when_configured(client_for: 
         with pytest.raises(ConnectionClosed) as info:
             await c.recv(within=3)
         assert info.value.rcvd is not None and info.value.rcvd.code == 1011
+
+
+async def test_optional_public_mode_accepts_unsigned_clients_on_public_channels() -> None:
+    async with Simulator(make_config(allow_unauthenticated=True)) as s:
+        async with connect(s.ws_url) as ws:
+            c = Client(ws)
+            assert (await c.subscribe(["ticker", "trade"]))[0]["type"] == "subscribed"
+            cmd_id = await c.send("subscribe", {"channels": ["orderbook_delta"], "market_ticker": "X"})
+            auth_required = {"code": 9, "msg": "Authentication required"}
+            assert await c.recv() == {"id": cmd_id, "type": "error", "msg": auth_required}
+        assert s.client_key is not None
+        forged = auth_headers(s.client_key.key_id, generate_private_key(), "GET", "/trade-api/ws/v2")
+        assert (await refused_status(s.ws_url, forged))[0] == 401

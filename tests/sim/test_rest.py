@@ -107,3 +107,15 @@ async def test_signed_requests_are_rate_limited_with_429() -> None:
                     assert r.json() == {"error": "too many requests"} and "retry-after" not in r.headers
                     break
         assert statuses[:20] == [200] * 20 and statuses[-1] == 429
+
+
+async def test_settlement_path_reaches_finalized_through_dispute_sometimes() -> None:
+    async with Simulator(make_config(lifecycle_prob=0.5)) as sim:
+        seen: set[str] = set()
+        for _ in range(300):
+            await sim.step(5)
+            seen |= {m.status.value for m in sim.model.markets.values()}
+        async with httpx.AsyncClient(base_url=sim.rest_url) as http:
+            settled = (await http.get("/markets", params={"status": "settled"})).json()["markets"]
+    assert {"active", "closed", "determined", "disputed", "amended", "finalized"} <= seen
+    assert settled and {m["status"] for m in settled} == {"finalized"} and all(m["result"] for m in settled)
