@@ -78,7 +78,8 @@ class ConnectorOptions:
     backoff_initial: float = 0.5
     backoff_cap: float = 30.0
     stable_after: float = 10.0
-    compression: bool = True
+    compression: bool = False
+    """permessage-deflate: saves bandwidth, costs CPU and disables the fast frame parser."""
     rest_rate: float | None = 10.0
 
 
@@ -191,21 +192,27 @@ class Connector:
     def _changed(self, added: frozenset[str], removed: frozenset[str]) -> None:
         if not added and not removed:
             return
-        self._assign()
+        # Incremental: a lifecycle message touches one market, the universe may hold tens of thousands.
+        for ticker in added:
+            if self._owns(ticker):
+                self._shard_of(ticker).want(ticker)
+        for ticker in removed:
+            self._shard_of(ticker).unwant(ticker)
         if self._on_markets is not None:
             try:
                 self._on_markets(added, removed)
             except Exception:
                 log.exception("on_markets raised")
 
+    def _shard_of(self, ticker: str) -> Shard:
+        return self.shards[self._shard_key(ticker) % len(self.shards)]
+
     def _assign(self) -> None:
-        n = len(self.shards)
-        parts: list[set[str]] = [set() for _ in range(n)]
-        key = self._shard_key
+        parts: dict[Shard, set[str]] = {s: set() for s in self.shards}
         for ticker in self._universe:
             if self._owns(ticker):
-                parts[key(ticker) % n].add(ticker)
-        for shard, wanted in zip(self.shards, parts, strict=True):
+                parts[self._shard_of(ticker)].add(ticker)
+        for shard, wanted in parts.items():
             shard.set_wanted(wanted)
 
     def _lifecycle_add(self, ticker: str, event_ticker: str) -> None:
@@ -254,14 +261,12 @@ class Connector:
         Returns the tickers a request went out for; the others are either not captured here or are
         being (re)subscribed already, which brings their snapshot anyway.
         """
-        n = len(self.shards)
-        groups: list[list[str]] = [[] for _ in range(n)]
+        groups: dict[Shard, list[str]] = {}
         for t in tickers:
-            groups[self._shard_key(t) % n].append(t)
+            groups.setdefault(self._shard_of(t), []).append(t)
         covered: set[str] = set()
-        for shard, group in zip(self.shards, groups, strict=True):
-            if group:
-                covered |= await shard.resync(group)
+        for shard, group in groups.items():
+            covered |= await shard.resync(group)
         return frozenset(covered)
 
     def pause_reading(self) -> None:

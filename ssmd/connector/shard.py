@@ -106,8 +106,21 @@ class Shard:
         wanted = set(tickers)
         if wanted != self.subs.wanted:
             self.subs.wanted = wanted
-            self._wake.set()
-            self._counters.progress.set()
+            self._changed()
+
+    def want(self, ticker: str) -> None:
+        if ticker not in self.subs.wanted:
+            self.subs.wanted.add(ticker)
+            self._changed()
+
+    def unwant(self, ticker: str) -> None:
+        if ticker in self.subs.wanted:
+            self.subs.wanted.discard(ticker)
+            self._changed()
+
+    def _changed(self) -> None:
+        self._wake.set()
+        self._counters.progress.set()
 
     async def resync(self, tickers: Iterable[str]) -> frozenset[str]:
         """Ask for fresh snapshots of those ``tickers`` this connection carries; returns them."""

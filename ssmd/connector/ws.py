@@ -7,8 +7,9 @@ Contract of :class:`WsConnection`:
   nor, with overwhelming probability, by another process start.
 - Every message the server sends is handed to ``sink(raw, received_ns)`` synchronously from the socket's
   ``data_received``, in order, without going through websockets' receive queue (the per-message
-  ``await recv()`` would cost more than the rest of the capture path). Fragmented messages are
-  reassembled. There is no read backpressure unless the owner calls :meth:`pause_reading`.
+  ``await recv()`` would cost more than the rest of the capture path); whole data frames are cut out of
+  the buffer by :mod:`~ssmd.connector.fastframes`. Fragmented messages are reassembled. There is no read
+  backpressure unless the owner calls :meth:`pause_reading`.
 - Liveness: a data frame or a server Ping counts; Pongs answering our own keepalive pings do not (they
   prove only that the TCP path works, which websockets' ``ping_timeout`` already checks). No counted frame
   for ``stale_after`` seconds closes the connection and reconnects.
@@ -31,11 +32,13 @@ from typing import Any
 import msgspec
 from cryptography.hazmat.primitives.asymmetric import rsa
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Event
 
 from ssmd.connector.backoff import Backoff
+from ssmd.connector.fastframes import speed_up
 from ssmd.connector.types import HandshakeRejected
 from ssmd.kalshi.auth import auth_headers
 from ssmd.kalshi.protocol import WS_PATH
@@ -65,6 +68,10 @@ class _Conn(ClientConnection):
     _fragments: list[bytes] | None = None
     _early: list[tuple[bytes, int]] | None = None
 
+    def __init__(self, protocol: ClientProtocol, **kwargs: Any) -> None:
+        speed_up(protocol)
+        super().__init__(protocol, **kwargs)
+
     def attach(self, sink: Sink, on_ping: Callable[[], None]) -> None:
         self.sink, self.on_ping = sink, on_ping
         early, self._early = self._early, None
@@ -72,6 +79,9 @@ class _Conn(ClientConnection):
             sink(raw, ns)
 
     def process_event(self, event: Event) -> None:
+        if isinstance(event, bytes):  # a whole data message from the fast frame parser
+            self._deliver(event)
+            return
         if self.response is None or not isinstance(event, Frame):
             super().process_event(event)
             return
@@ -125,7 +135,7 @@ class WsConnection:
         on_open: Callable[[int], Awaitable[None]] | None = None, on_close: Callable[[int, str], None] | None = None,
         stale_after: float = 30.0, ping_interval: float | None = 10.0, ping_timeout: float | None = 20.0,
         open_timeout: float = 10.0, backoff: Backoff | None = None, stable_after: float = 10.0,
-        compression: bool = True, name: str = "kalshi-ws",
+        compression: bool = False, name: str = "kalshi-ws",
     ) -> None:
         self.url = url
         self.name = name
