@@ -1,0 +1,46 @@
+"""Opening the NATS connection of a consumer or producer."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import socket
+
+import nats
+from nats.aio.client import Client as NATS
+
+from ssmd.errors import ServerError
+
+from .options import NatsOptions
+
+log = logging.getLogger(__name__)
+
+
+async def connect(opts: NatsOptions, role: str) -> NATS:
+    """Connect with endless reconnects; a first connection failure is a :class:`ServerError`."""
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("nats (%s): %r", role, exc)
+
+    async def on_disconnect() -> None:
+        log.warning("nats (%s): disconnected; reconnecting", role)
+
+    async def on_reconnect() -> None:
+        log.info("nats (%s): reconnected", role)
+
+    kw = opts.connect_kwargs()
+    kw["name"] = f"{kw.get('name') or 'ssmd'}-{role}"
+    try:
+        return await nats.connect(error_cb=on_error, disconnected_cb=on_disconnect,
+                                  reconnected_cb=on_reconnect, allow_reconnect=True, **kw)
+    except Exception as exc:
+        msg = f"cannot connect to NATS at {', '.join(opts.servers)}: {exc!r}"
+        raise ServerError(msg) from exc
+
+
+def new_member_id() -> str:
+    """A group member id unique to this process, usable as one KV key token."""
+    host = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:40]
+    return f"{host}-{os.getpid()}-{secrets.token_hex(3)}"

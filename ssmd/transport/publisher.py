@@ -1,0 +1,172 @@
+"""A lean pipelined JetStream publisher.
+
+``nats-py``'s ``publish_async`` creates a future, an inbox subscription entry and a timer per
+message (~50 us). This publisher core-publishes every message with a reply subject
+``<inbox>.<n>`` under one wildcard subscription, and matches each PubAck to its message by
+``n``, so acks need not arrive in order (several streams, several servers). Contract:
+
+* :meth:`publish` returns once the message is handed to the connection; the returned future
+  resolves to the :class:`Ack` (stream sequence, duplicate flag) or fails with
+  :class:`PublishError` on a server-side rejection (no stream for the subject, wrong expected
+  stream, too large).
+* A message without an ack after ``ack_timeout`` is published again with the same headers, so a
+  ``Nats-Msg-Id`` makes the retry harmless; retries go on until acked (at-least-once: outputs
+  are never dropped silently), with a warning each time.
+* At most ``max_inflight`` messages are unacknowledged; :meth:`publish` waits beyond that.
+* :meth:`flush` waits for every message published before the call and raises the first
+  :class:`PublishError` among them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """A JetStream publish acknowledgement."""
+
+    stream: str
+    seq: int
+    duplicate: bool
+
+
+class PublishError(Exception):
+    """The server refused a publish."""
+
+    def __init__(self, subject: str, code: int, description: str) -> None:
+        super().__init__(f"publish to {subject!r} refused ({code}): {description}")
+        self.subject = subject
+        self.code = code
+
+
+class _Pending:
+    __slots__ = ("deadline", "future", "headers", "payload", "subject", "tries")
+
+    def __init__(self, subject: str, payload: bytes, headers: Mapping[str, str] | None,
+                 future: asyncio.Future[Ack], deadline: float) -> None:
+        self.subject = subject
+        self.payload = payload
+        self.headers = headers
+        self.future = future
+        self.deadline = deadline
+        self.tries = 1
+
+
+class Publisher:
+    """Pipelined JetStream publishes over one connection; see the module docstring."""
+
+    def __init__(self, nc: NATS, *, max_inflight: int = 4096, ack_timeout: float = 5.0) -> None:
+        self._nc = nc
+        self._max_inflight = max_inflight
+        self._ack_timeout = ack_timeout
+        self._prefix = nc.new_inbox() + "."
+        self._next = 0
+        self._pending: dict[int, _Pending] = {}
+        self._room = asyncio.Event()
+        self._room.set()
+        self._sub: Subscription | None = None
+        self._retrier: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._sub = await self._nc.subscribe(self._prefix + "*", cb=self._on_ack)
+        self._retrier = asyncio.create_task(self._retry_loop(), name="ssmd-publisher-retry")
+
+    async def close(self) -> None:
+        if self._retrier is not None:
+            self._retrier.cancel()
+            await asyncio.gather(self._retrier, return_exceptions=True)
+        if self._sub is not None and not self._nc.is_closed:
+            await self._sub.unsubscribe()
+        for p in self._pending.values():
+            if not p.future.done():
+                p.future.cancel()
+        self._pending.clear()
+
+    @property
+    def inflight(self) -> int:
+        return len(self._pending)
+
+    async def publish(self, subject: str, payload: bytes,
+                      headers: Mapping[str, str] | None = None) -> asyncio.Future[Ack]:
+        """Publish; the future resolves when the server acknowledges the message."""
+        while len(self._pending) >= self._max_inflight:
+            self._room.clear()
+            await self._room.wait()
+        n = self._next
+        self._next = n + 1
+        future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
+        self._pending[n] = _Pending(subject, payload, headers, future, time.monotonic() + self._ack_timeout)
+        try:
+            await self._nc.publish(subject, payload, reply=f"{self._prefix}{n}",
+                                   headers=dict(headers) if headers else None)
+        except Exception:
+            self._pending.pop(n, None)
+            raise
+        return future
+
+    async def flush(self) -> None:
+        """Wait for every message published so far; raise the first refusal among them."""
+        futures = [p.future for p in self._pending.values()]
+        if not futures:
+            return
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+
+    async def _on_ack(self, msg: Msg) -> None:
+        try:
+            n = int(msg.subject[len(self._prefix):])
+        except ValueError:
+            return
+        p = self._pending.pop(n, None)
+        if p is None:
+            return  # an ack for a retried message that was already acknowledged
+        if len(self._pending) < self._max_inflight:
+            self._room.set()
+        if p.future.done():
+            return
+        status = (msg.headers or {}).get("Status")
+        if status == "503":
+            p.future.set_exception(PublishError(p.subject, 503, "no stream listens on this subject"))
+            return
+        try:
+            body = json.loads(msg.data)
+        except ValueError:
+            p.future.set_exception(PublishError(p.subject, 0, f"unreadable ack {msg.data[:80]!r}"))
+            return
+        err = body.get("error")
+        if err:
+            p.future.set_exception(PublishError(p.subject, int(err.get("err_code", err.get("code", 0))),
+                                                str(err.get("description"))))
+            return
+        p.future.set_result(Ack(body.get("stream", ""), int(body.get("seq", 0)), bool(body.get("duplicate"))))
+
+    async def _retry_loop(self) -> None:
+        while True:
+            await asyncio.sleep(max(0.05, self._ack_timeout / 4))
+            now = time.monotonic()
+            expired = [(n, p) for n, p in self._pending.items() if p.deadline <= now]
+            for n, p in expired:
+                if self._pending.get(n) is not p:
+                    continue
+                p.tries += 1
+                p.deadline = now + self._ack_timeout * min(p.tries, 6)
+                log.warning("no ack for publish to %s after %d tries; publishing again", p.subject, p.tries - 1)
+                try:
+                    await self._nc.publish(p.subject, p.payload, reply=f"{self._prefix}{n}",
+                                           headers=dict(p.headers) if p.headers else None)
+                except Exception as exc:  # reconnecting: the next round retries
+                    log.warning("retrying publish to %s failed: %r", p.subject, exc)

@@ -1,0 +1,180 @@
+"""Reading one topic partition: an ephemeral JetStream pull consumer driven by hand.
+
+Each assigned, unpaused partition has an ephemeral consumer (``AckPolicy.NONE``: progress is the
+committed offset in KV, not JetStream acks) filtered to that partition's subject and started at
+the read position. Pull requests go out on one core subscription per consumer, at most two in
+flight, and deliveries are parsed straight from the ``$JS.ACK`` reply subject (stream sequence,
+store time, pending count) into :class:`Record`s, which costs far less than ``nats-py``'s
+``fetch``. A seek drops the consumer and everything buffered; the next :meth:`pump` creates a
+new one at the new position. A consumer the server deleted (inactivity while paused, a restart)
+is recreated at the position after the last delivered message, so nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from .streams import TopicLayout
+
+log = logging.getLogger(__name__)
+
+_PULL_EXPIRES_NS = 5_000_000_000
+_INACTIVE_THRESHOLD = 120.0
+
+
+@dataclass(slots=True)
+class Record:
+    """One stored message of a partition."""
+
+    seq: int
+    subject: str
+    headers: dict[str, str] | None
+    data: bytes
+    stored_ns: int
+    pending: int
+
+
+def parse_ack_subject(reply: str) -> tuple[int, int, int] | None:
+    """``(stream seq, store time ns, pending)`` from a ``$JS.ACK`` reply subject (v1 or v2 form)."""
+    t = reply.split(".")
+    if len(t) == 9:
+        return int(t[5]), int(t[7]), int(t[8])
+    if len(t) >= 11:
+        return int(t[7]), int(t[9]), int(t[10])
+    return None
+
+
+class PartitionReader:
+    """Fetches one partition from ``position`` on; see the module docstring."""
+
+    def __init__(self, nc: NATS, js: JetStreamContext, layout: TopicLayout, partition: int, *,
+                 batch: int, on_data: Callable[[], None]) -> None:
+        self._nc = nc
+        self._js = js
+        self.layout = layout
+        self.partition = partition
+        self._batch = batch
+        self._on_data = on_data
+        self.position = 0  # next stream sequence to deliver; 0 means from the first message
+        self.highwater = 0  # estimate for monitoring: last delivered seq + pending + 1
+        self.buffer: deque[Record] = deque()
+        self._consumer: str | None = None
+        self._sub: Subscription | None = None
+        self._inbox = ""
+        self._requests: deque[int] = deque()
+        self._broken = False
+        self._lock = asyncio.Lock()
+
+    async def seek(self, offset: int) -> None:
+        """Deliver from stream sequence ``offset`` on (``<= 0``: from the beginning)."""
+        async with self._lock:
+            await self._drop()
+            self.position = max(offset, 0)
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._drop()
+
+    async def pump(self) -> None:
+        """Make sure a pull request is outstanding while the buffer has room."""
+        if self._broken or self._consumer is None:
+            async with self._lock:
+                if self._broken:
+                    await self._drop()
+                if self._consumer is None:
+                    await self._create()
+        while len(self._requests) < 2 and len(self.buffer) + sum(self._requests) < 2 * self._batch:
+            self._requests.append(self._batch)
+            body = json.dumps({"batch": self._batch, "expires": _PULL_EXPIRES_NS}).encode()
+            await self._nc.publish(
+                f"$JS.API.CONSUMER.MSG.NEXT.{self.layout.stream}.{self._consumer}", body, reply=self._inbox
+            )
+
+    def take(self, limit: int) -> list[Record]:
+        buf = self.buffer
+        n = min(limit, len(buf))
+        return [buf.popleft() for _ in range(n)]
+
+    async def _create(self) -> None:
+        cfg = ConsumerConfig(
+            filter_subject=self.layout.filter_subject(self.partition),
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE if self.position > 0 else DeliverPolicy.ALL,
+            opt_start_seq=self.position if self.position > 0 else None,
+            ack_policy=AckPolicy.NONE,
+            inactive_threshold=_INACTIVE_THRESHOLD,
+            mem_storage=True,
+            num_replicas=1,
+        )
+        info = await self._js.add_consumer(self.layout.stream, cfg)
+        inbox = self._nc.new_inbox()
+
+        async def deliver(msg: Msg) -> None:
+            if self._inbox == inbox:
+                self._on_msg(msg)
+
+        self._sub = await self._nc.subscribe(inbox, cb=deliver)
+        self._inbox = inbox
+        self._consumer = info.name
+        self._broken = False
+
+    async def _drop(self) -> None:
+        self.buffer.clear()
+        self._requests.clear()
+        self._inbox = ""
+        sub, self._sub = self._sub, None
+        name, self._consumer = self._consumer, None
+        self._broken = False
+        if sub is not None and not self._nc.is_closed:
+            try:
+                await sub.unsubscribe()
+            except Exception as exc:  # the connection is going away; nothing to clean
+                log.debug("unsubscribe failed: %r", exc)
+        if name is not None and self._nc.is_connected:
+            try:
+                await self._js.delete_consumer(self.layout.stream, name)
+            except Exception as exc:  # it expires on its own (inactive_threshold)
+                log.debug("delete consumer %s failed: %r", name, exc)
+
+    def _on_msg(self, msg: Msg) -> None:
+        reply = msg.reply
+        if not reply:
+            self._on_status(msg)
+            return
+        meta = parse_ack_subject(reply)
+        if meta is None:
+            return
+        seq, stored_ns, pending = meta
+        if seq < self.position:
+            return
+        self.position = seq + 1
+        self.highwater = seq + pending + 1
+        self.buffer.append(Record(seq, msg.subject, msg.headers, msg.data, stored_ns, pending))
+        if self._requests:
+            self._requests[0] -= 1
+            if self._requests[0] <= 0:
+                self._requests.popleft()
+        self._on_data()
+
+    def _on_status(self, msg: Msg) -> None:
+        status = (msg.headers or {}).get("Status", "")
+        if status == "100":
+            return
+        if self._requests:
+            self._requests.popleft()
+        if status in ("409", "503") or (status.startswith("4") and status not in ("404", "408")):
+            desc = (msg.headers or {}).get("Description", "")
+            log.info("pull consumer on %s/%d ended (%s %s); recreating at %d",
+                     self.layout.topic, self.partition, status, desc, self.position)
+            self._broken = True
+        self._on_data()

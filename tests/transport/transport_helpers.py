@@ -1,0 +1,41 @@
+"""Helpers for transport tests: in-process Faust apps and polling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import faust
+
+
+def make_app(app_id: str, broker: str, **kw: Any) -> faust.App:
+    """A Faust app set up for in-process tests (no web server, fast commits)."""
+    kw.setdefault("store", "memory://")
+    kw.setdefault("web_enabled", False)
+    kw.setdefault("broker_commit_interval", 0.3)
+    kw.setdefault("topic_partitions", 2)
+    return faust.App(app_id, broker=broker, **kw)
+
+
+async def wait_for(pred: Callable[[], bool], within: float = 20.0, what: str = "condition") -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not pred():
+        if loop.time() > deadline:
+            msg = f"timed out waiting for {what}"
+            raise AssertionError(msg)
+        await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def running(app: faust.App, within: float = 20.0) -> AsyncIterator[faust.App]:
+    """Start ``app`` in this process, wait for its first assignment and recovery, stop it after."""
+    await app.start()
+    try:
+        await wait_for(lambda: bool(app.consumer.assignment()) and app.tables.recovery.completed.is_set()
+                       and not app.rebalancing, within, "the first assignment")
+        yield app
+    finally:
+        await app.stop()
