@@ -1,0 +1,185 @@
+"""The normalized archive writer: records -> ``ssmd-normalized/{env}/{feed}/v1/{type}/YYYY/MM/DD/{ticker}/``.
+
+Each ticker-day directory holds ``data.capnp.zst``, the zstd of a stream of Cap'n Proto ``Record``
+messages (``zstd -d < data.capnp.zst | capnp decode schemas/ssmd.capnp Record``), and ``manifest.json``
+(:func:`ssmd.archive.manifest.file_manifest`). Each type-day directory holds a ``manifest.json`` with an
+entry per ticker (the index :class:`~ssmd.archive.reader.ArchiveReader` lists). Types: ``trade``,
+``orderbook``, ``status`` and ``gap`` (:data:`TYPES`). A record's day is the UTC day of its receive
+time. The gaps of a ticker-day (its ``gap`` file, last record per gap wins) appear in the manifest of
+every type of that ticker-day and set their quality scores. A gap with ticker ``""`` (a whole
+connection) is recorded for every ticker-day of its date open in this writer.
+
+Files are spooled locally per ticker-day and uploaded whole: at each :meth:`NormalizedArchiver.flush`
+(status ``partial``) and, once the day has ended plus ``close_after`` seconds, compacted with status
+``complete``. The input contract is the raw writer's (:mod:`ssmd.archive.raw`): one :meth:`add` per
+input event with its ``(partition, offset)``, commit only positions returned by :meth:`flush`, re-deliver
+from the last commit after a crash; a ticker must have one writer at a time (its partition's owner).
+Type-day manifests are read, merged and rewritten by each writer; if two writers race on one, an entry
+may lag, and the reader then trusts the newer ticker manifest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ssmd import __version__, codec, names
+from ssmd.archive import manifest as mf
+from ssmd.archive import quality
+from ssmd.archive.fileset import FileSet, run_all
+from ssmd.archive.spool import COMPLETE, Position, SpoolFile
+from ssmd.archive.timefmt import NS_PER_DAY, day_of, day_start_ns, iso_ns
+from ssmd.records import AnyRecord, Gap, MarketStatus, OrderBookUpdate, Trade
+
+SCHEMA_VERSION = names.NORMALIZED_VERSION
+TYPES: dict[type[Any], str] = {Trade: "trade", OrderBookUpdate: "orderbook", MarketStatus: "status", Gap: "gap"}
+TYPE_NAMES = tuple(TYPES.values())
+
+
+@dataclass
+class _TickerDay:
+    ticker: str
+    date: dt.date
+    files: dict[str, SpoolFile]
+    gaps: dict[quality.GapKey, Gap]
+    stale: set[str] = field(default_factory=set)
+    """Types whose manifest must be rewritten."""
+
+
+class NormalizedArchiver:
+    """Writes normalized records into ticker-day files and manifests; see the module docstring."""
+
+    def __init__(
+        self, store: Any, *, env: str, spool_dir: str | Path, feed: str = "kalshi", level: int = 3,
+        close_after: float = 60.0, connector_version: str = __version__,
+        clock: Callable[[], int] = time.time_ns, concurrency: int = 16,
+    ) -> None:
+        self.env, self.feed = names.validate_env(env), names.validate_feed(feed)
+        self.close_after_ns = int(close_after * 1e9)
+        self.connector_version = connector_version
+        self.clock = clock
+        self._files = FileSet(store, spool_dir, level=level, clock=clock, concurrency=concurrency)
+        self._days: dict[tuple[str, dt.date], _TickerDay] = {}
+        self._added: dict[int, int] = {}
+        self._index_dirty: set[tuple[str, dt.date]] = set()
+        self._entries: dict[tuple[str, dt.date], dict[str, dict[str, Any]]] = {}
+
+    async def add(self, records: Iterable[AnyRecord], position: Position) -> None:
+        """Archive one input event's records (RawFrames are not accepted: they go to the raw writer)."""
+        groups: dict[tuple[str, dt.date, str], tuple[list[bytes], list[int], list[Any]]] = {}
+        for rec in records:
+            kind = TYPES.get(type(rec))
+            if kind is None:
+                msg = f"the normalized archive takes {', '.join(TYPE_NAMES)} records, not {type(rec).__name__}"
+                raise TypeError(msg)
+            date = day_of(rec.received_ns)
+            targets = [rec] if rec.ticker else self._connection_gap(rec, date)  # type: ignore[arg-type]
+            for r in targets:
+                msgs, times, recs = groups.setdefault((r.ticker, date, kind), ([], [], []))
+                msgs.append(codec.encode(r))
+                times.append(r.received_ns)
+                recs.append(r)
+        tds = await asyncio.gather(*(self._ticker_day(t, d) for t, d in {(t, d) for t, d, _ in groups}))
+        by_key = {(td.ticker, td.date): td for td in tds}
+        for (ticker, date, kind), (msgs, times, recs) in groups.items():
+            td = by_key[ticker, date]
+            f = td.files[kind]
+            if not f.accepts(position):
+                continue
+            f.append(b"".join(msgs), len(msgs), min(times), max(times), position)
+            td.stale.add(kind)
+            if kind == "gap" and any([quality.merge_gap(td.gaps, g) for g in recs]):
+                td.stale.update(k for k, tf in td.files.items() if tf.records)
+        partition, offset = position
+        self._added[partition] = max(offset, self._added.get(partition, -1))
+
+    def _connection_gap(self, gap: Gap, date: dt.date) -> list[Gap]:
+        return [dataclasses.replace(gap, ticker=t) for (t, d) in self._days if d == date]
+
+    async def flush(self) -> dict[int, int]:
+        """Upload changed files, complete ended days, rewrite manifests; return durable positions."""
+        positions = dict(self._added)
+        now = self.clock()
+        closing = [td for td in self._days.values() if self._closed(td.date, now)]
+        uploads = []
+        for td in self._days.values():
+            closed = td in closing
+            for kind, f in td.files.items():
+                if f.dirty or (closed and f.records and f.status != COMPLETE):
+                    uploads.append(self._files.upload(f, complete=closed))
+                    td.stale.add(kind)
+        await run_all(uploads)
+        await run_all(self._write_manifests(td, now) for td in self._days.values() if td.stale)
+        await run_all(self._write_index(kind, date, now) for kind, date in sorted(self._index_dirty))
+        for td in closing:
+            for f in td.files.values():
+                self._files.drop(f.key)
+            del self._days[td.ticker, td.date]
+        return positions
+
+    async def close(self) -> dict[int, int]:
+        """Graceful stop: upload everything pending (open days stay partial)."""
+        return await self.flush()
+
+    def _closed(self, date: dt.date, now: int) -> bool:
+        return day_start_ns(date) + NS_PER_DAY + self.close_after_ns <= now
+
+    async def _ticker_day(self, ticker: str, date: dt.date) -> _TickerDay:
+        td = self._days.get((ticker, date))
+        if td is None:
+            keys = [names.normalized_key(self.env, self.feed, kind, date, ticker) for kind in TYPE_NAMES]
+            files = dict(zip(TYPE_NAMES, await self._files.open_many(keys), strict=True))
+            td = self._days.get((ticker, date))  # another add may have loaded it meanwhile
+            if td is None:
+                gaps: dict[quality.GapKey, Gap] = {}
+                if files["gap"].records:
+                    content = await asyncio.to_thread(files["gap"].content)
+                    for g in codec.decode_stream(content):
+                        quality.merge_gap(gaps, g)  # type: ignore[arg-type]
+                # Files loaded after a crash get their manifests rewritten, in case the crash came
+                # between a data upload and its manifest.
+                td = _TickerDay(ticker, date, files, gaps, {k for k, f in files.items() if f.records})
+                self._days[ticker, date] = td
+        return td
+
+    async def _write_manifests(self, td: _TickerDay, now: int) -> None:
+        start = day_start_ns(td.date)
+        end = start + NS_PER_DAY if self._closed(td.date, now) else min(now, start + NS_PER_DAY)
+        gaps = list(td.gaps.values())
+        writes = []
+        for kind in sorted(td.stale):
+            f = td.files[kind]
+            if not f.records:
+                continue
+            m = mf.file_manifest(
+                f, feed=self.feed, date=td.date.isoformat(), data_type=kind, schema_version=SCHEMA_VERSION,
+                gaps=gaps, window=(start, end), connector_version=self.connector_version, ticker=td.ticker,
+            )
+            key = names.normalized_manifest_key(self.env, self.feed, kind, td.date, td.ticker)
+            writes.append(self._files.put_json(key, m))
+            self._entries.setdefault((kind, td.date), {})[td.ticker] = mf.entry_of(m)
+            self._index_dirty.add((kind, td.date))
+        await run_all(writes)
+        td.stale.clear()
+
+    async def _write_index(self, kind: str, date: dt.date, now: int) -> None:
+        key = names.normalized_manifest_key(self.env, self.feed, kind, date)
+        old = await self._files.get_json(key)
+        entries = dict(old.get("entries", {})) if old else {}
+        mine = self._entries.get((kind, date), {})
+        entries.update(mine)
+        manifest = mf.directory_manifest(
+            entries, feed=self.feed, date=date.isoformat(), data_type=kind, schema_version=SCHEMA_VERSION,
+            connector_version=self.connector_version, created_at=str(old["created_at"]) if old else iso_ns(now),
+            now_ns=now, closed=self._closed(date, now),
+        )
+        await self._files.put_json(key, manifest)
+        if self._entries.get((kind, date)) is mine:  # keep entries a concurrent flush added meanwhile
+            del self._entries[kind, date]
+        self._index_dirty.discard((kind, date))
