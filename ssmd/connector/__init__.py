@@ -7,12 +7,15 @@
 - :mod:`~ssmd.connector.shard`: a connection plus its subscriptions and command loop;
 - :mod:`~ssmd.connector.rest`, :mod:`~ssmd.connector.selection`: REST discovery of the selected markets;
 - :mod:`~ssmd.connector.lifecycle`: following ``market_lifecycle_v2``;
+- :mod:`~ssmd.connector.frames`: cheap routing facts of a raw frame (its ticker) for the hot path;
+- :mod:`~ssmd.connector.fastframes`: a faster frame parser under websockets' client protocol;
 - :mod:`~ssmd.connector.connector`: the :class:`Connector` facade.
 """
 
 from __future__ import annotations
 
 from ssmd.connector.connector import Connector, ConnectorOptions
+from ssmd.connector.frames import ticker_of
 from ssmd.connector.types import (
     ConnectionEvent,
     ConnectorError,
@@ -31,4 +34,5 @@ __all__ = [
     "HandshakeRejected",
     "RestError",
     "ShardStatus",
+    "ticker_of",
 ]

@@ -84,3 +84,19 @@ async def test_market_limit_is_reported_and_retried_and_more_connections_fit(sim
         async with asyncio.timeout(5):
             await c.wait_ready()
         assert server_tickers(sim) == set(sim.model.markets) and not rec.of_type("error")
+
+
+async def test_paused_reading_holds_frames_back_without_loss_or_reconnect(sim: Simulator, key_path: Path) -> None:
+    rec = Recorder()
+    async with connector(sim, key_path, rec, stale_after=0.3) as c:
+        async with asyncio.timeout(5):
+            await c.wait_ready()
+        c.pause_reading()
+        mark = len(rec.frames)
+        await sim.step(300)
+        await asyncio.sleep(0.7)  # longer than stale_after: a paused socket is not judged stale
+        assert len(rec.frames) == mark
+        c.resume_reading()
+        await rec.until(lambda: len(rec.frames) - mark == len(sim.ground_truth.frames(1)) - mark)
+        assert [raw for raw, _, _ in rec.frames] == [t.encode() for t in sim.ground_truth.frames(1)]
+        assert c.status().shards[0].reconnects == 0
