@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from ssmd.connector.connector import Connector, ConnectorOptions
-from ssmd.connector.frames import ticker_of
+from ssmd.connector.frames import sid_of, ticker_of
 from ssmd.connector.types import (
     ConnectionEvent,
     ConnectorError,
@@ -34,5 +34,6 @@ __all__ = [
     "HandshakeRejected",
     "RestError",
     "ShardStatus",
+    "sid_of",
     "ticker_of",
 ]

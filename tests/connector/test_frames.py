@@ -9,7 +9,7 @@ import msgspec
 import pytest
 from connector_helpers import Recorder, connector
 
-from ssmd.connector.frames import ticker_of
+from ssmd.connector.frames import sid_of, ticker_of
 from ssmd.sim import Simulator
 
 
@@ -34,6 +34,8 @@ async def test_ticker_of_matches_a_full_decode(sim: Simulator, key_path: Path) -
             "subscribed"} <= types
     for raw, _, _ in rec.frames:
         assert ticker_of(raw) == _decoded_ticker(raw), raw
+        frame = msgspec.json.decode(raw)
+        assert sid_of(raw) == frame.get("sid", frame["msg"].get("sid")), raw
 
 
 def test_escaped_and_odd_frames() -> None:
@@ -42,3 +44,5 @@ def test_escaped_and_odd_frames() -> None:
     assert ticker_of(b'{"type":"event_lifecycle","msg":{"event_ticker":"KXBTC-26JAN01"}}') == "KXBTC-26JAN01"
     assert ticker_of(b'{"type":"trade","msg":{"market_ticker":"UNTERMINATED') is None
     assert ticker_of(b"not json at all") is None
+    assert sid_of(b'{"id":2,"type":"error","msg":{"code":8,"msg":"Unknown channel name"}}') is None
+    assert sid_of(b'{"type":"orderbook_delta","sid":12,"seq":3,"msg":{}}') == 12
