@@ -11,6 +11,14 @@ API (every result is a standard, unpacked Cap'n Proto message that the ``capnp``
 - :func:`encode_struct` / :func:`decode_struct`: one record with its own struct as the root
   (``capnp decode schemas/ssmd.capnp Trade``), for subjects that name the type, as the seed did.
 
+Two implementations stand behind :func:`encode`, :func:`decode`, :func:`encode_batch`,
+:func:`decode_batch`, :func:`decode_stream` and :func:`split_batch`: a hand-written one
+(:mod:`ssmd.fastwire`, 3-10x faster, used whenever it applies) and pycapnp, the reference, which
+the ``reference_*`` functions call directly. The fast writer produces the bytes pycapnp produces
+(one segment where pycapnp would use several for messages over 8 KiB); the fast reader reads the
+canonical single-segment messages both writers produce and hands anything else (other writers'
+layouts, multi-segment or malformed messages) to pycapnp, so results and errors are pycapnp's.
+
 Every decoder raises :class:`ssmd.errors.DecodeError` for bytes that are not a valid message of the
 expected shape (truncated, garbage, values a record cannot hold); it never aborts, and what it
 returns is always a valid record. (Cap'n Proto has no checksum: a flipped bit inside a number
@@ -35,6 +43,9 @@ import capnp
 
 from ssmd import _wire
 from ssmd.errors import DecodeError
+from ssmd.fastwire import layout
+from ssmd.fastwire.decode import Reader
+from ssmd.fastwire.encode import Writer
 from ssmd.records import AnyRecord, Gap, MarketStatus, OrderBookUpdate, RawFrame, Trade
 from ssmd.schema_check import ensure_valid
 
@@ -63,16 +74,58 @@ def _wire_tables() -> _wire.Tables:
     return _wire.Tables(schema())
 
 
+class _Fast(NamedTuple):
+    writer: Writer
+    reader: Reader
+
+
+@functools.cache
+def _fast() -> _Fast:
+    # The fast codec's layouts are constants; refuse to run them against a schema they do not match.
+    tables = _wire_tables()
+    layout.verify(schema())
+    maps = (tables.sides, tables.book_kinds, tables.statuses, tables.gap_kinds)
+    return _Fast(Writer(*(m.codes for m in maps)), Reader(*(m.names for m in maps)))
+
+
 def encode(record: AnyRecord) -> bytes:
     """One record in a self-describing ``Record`` envelope."""
+    try:
+        return _fast().writer.record(record)
+    except Exception:  # the reference writer raises the precise error (e.g. TypeError)
+        return reference_encode(record)
+
+
+def decode(data: bytes) -> AnyRecord:
+    """The record in a ``Record`` envelope written by :func:`encode`; DecodeError if invalid."""
+    record = _fast().reader.record(data)
+    return reference_decode(data) if record is None else record
+
+
+def encode_batch(records: Sequence[AnyRecord]) -> bytes:
+    """A ``Batch`` message holding ``records`` in order."""
+    try:
+        return _fast().writer.batch(records)
+    except Exception:  # as in encode
+        return reference_encode_batch(records)
+
+
+def decode_batch(data: bytes) -> list[AnyRecord]:
+    """The records of a ``Batch`` message, in order; DecodeError if invalid."""
+    records = _fast().reader.batch(data)
+    return reference_decode_batch(data) if records is None else records
+
+
+def reference_encode(record: AnyRecord) -> bytes:
+    """:func:`encode` by pycapnp (the reference implementation)."""
     tables = _wire_tables()
     message = tables.record_struct.new_message()
     _fill_union(tables, message, record)
     return bytes(message.to_bytes())
 
 
-def decode(data: bytes) -> AnyRecord:
-    """The record in a ``Record`` envelope written by :func:`encode`; DecodeError if invalid."""
+def reference_decode(data: bytes) -> AnyRecord:
+    """:func:`decode` by pycapnp (the reference implementation)."""
     tables = _wire_tables()
     try:
         return tables.read_union(_root(tables.record_struct, data))
@@ -80,8 +133,8 @@ def decode(data: bytes) -> AnyRecord:
         raise _decode_error(data, e, "Record") from e
 
 
-def encode_batch(records: Sequence[AnyRecord]) -> bytes:
-    """A ``Batch`` message holding ``records`` in order."""
+def reference_encode_batch(records: Sequence[AnyRecord]) -> bytes:
+    """:func:`encode_batch` by pycapnp (the reference implementation)."""
     tables = _wire_tables()
     message = tables.batch_struct.new_message()
     items = message._init_by_field(tables.batch_records, len(records))
@@ -90,8 +143,8 @@ def encode_batch(records: Sequence[AnyRecord]) -> bytes:
     return bytes(message.to_bytes())
 
 
-def decode_batch(data: bytes) -> list[AnyRecord]:
-    """The records of a ``Batch`` message, in order; DecodeError if invalid."""
+def reference_decode_batch(data: bytes) -> list[AnyRecord]:
+    """:func:`decode_batch` by pycapnp (the reference implementation)."""
     tables = _wire_tables()
     try:
         read = tables.read_union

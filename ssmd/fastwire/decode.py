@@ -1,0 +1,295 @@
+"""Hand-written Cap'n Proto reader for ssmd ``Batch`` and ``Record`` messages.
+
+It reads the canonical shape that :mod:`ssmd.fastwire.encode` and pycapnp write for a message that
+fits one segment: every struct exactly this schema's size, every text a NUL-terminated byte list,
+every list of levels or records a composite list, and every object placed after the objects before
+it (each byte of the segment is read at most once, so work and allocation are linear in the size of
+the message, whatever its pointers claim). It checks every bound and every value the reference
+decoder checks.
+
+Anything else (several segments, far pointers, an older or newer struct size, aliased or
+out-of-order objects, a seed-era message, a malformed message, a value no record can hold) makes
+the reader answer ``None``, never raise: the codec then runs the reference (pycapnp) decoder, which
+either reads the message or raises the precise :class:`ssmd.errors.DecodeError`. So the two paths
+cannot disagree on a message the fast one reads, and only the reference one reports errors.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from ssmd.fastwire import layout
+from ssmd.records import (
+    AnyRecord,
+    Gap,
+    Level,
+    MarketStatus,
+    OrderBookUpdate,
+    RawFrame,
+    Trade,
+    e2_to_size,
+    e4_to_price,
+    unchecked_constructor,
+)
+
+_SEGMENT = 8  # the segment starts after a one-segment table (count - 1 and size: two u32)
+_STRUCT_POINTER = struct.Struct("<iHH")
+_LIST_POINTER = struct.Struct("<iI")
+_ELEMENT = struct.Struct("<H6xiHH")  # a Record in a list: discriminant, then its member's struct pointer
+_TRADE = struct.Struct(layout.TRADE.fmt + "iIiI")
+_BOOK = struct.Struct(layout.BOOK.fmt + "iIiIiI")
+_STATUS = struct.Struct(layout.STATUS.fmt + "iIiIiI")
+_GAP = struct.Struct(layout.GAP.fmt + "iIiI")
+_RAW = struct.Struct(layout.RAW.fmt + "iIiIiI")
+_LEVEL = struct.Struct(layout.LEVEL.fmt)
+_PRICES = tuple(e4_to_price(i) for i in range(10_001))
+_CACHE_LIMIT = 1 << 16
+_SIZES: dict[int, Decimal] = {}
+
+_new_trade = unchecked_constructor(Trade)
+_new_book = unchecked_constructor(OrderBookUpdate)
+_new_level = unchecked_constructor(Level)
+_new_status = unchecked_constructor(MarketStatus)
+_new_gap = unchecked_constructor(Gap)
+_new_raw = unchecked_constructor(RawFrame)
+
+Read = Callable[[bytes, int, int, int, int], tuple[Any, int]]
+
+
+class NotFast(Exception):
+    """The message is not in the shape this reader handles; the reference decoder must read it."""
+
+
+def _size(fixed: int) -> Decimal:
+    size = _SIZES.get(fixed)
+    if size is None:
+        size = e2_to_size(fixed)  # RecordError if negative
+        if len(_SIZES) >= _CACHE_LIMIT:
+            _SIZES.clear()
+        _SIZES[fixed] = size
+    return size
+
+
+def _price(fixed: int) -> Decimal:
+    if not 0 <= fixed <= 10_000:
+        raise NotFast
+    return _PRICES[fixed]
+
+
+def _target(lo: int, pointer: int, cursor: int, words: int, end: int) -> int:
+    """Byte position of an object of ``words`` words that the pointer at ``pointer`` (low half ``lo``)
+    points at, which must lie between ``cursor`` and ``end``."""
+    start = pointer + 8 + (lo >> 2) * 8
+    if start < cursor or start + words * 8 > end:
+        raise NotFast
+    return start
+
+
+def _bytes(buf: bytes, pointer: int, lo: int, hi: int, cursor: int, nul: bool) -> tuple[bytes, int]:
+    """The content of a Text (``nul``: without its terminating NUL) or Data field, and the new cursor."""
+    if not lo and not hi:
+        return b"", cursor
+    if lo & 3 != 1 or hi & 7 != 2:
+        raise NotFast
+    n, words = hi >> 3, (hi >> 3) + 7 >> 3
+    start = _target(lo, pointer, cursor, words, len(buf))
+    if nul and (n == 0 or buf[start + n - 1]):
+        raise NotFast  # a Text must end with its NUL
+    return buf[start:start + n - nul], start + 8 * words
+
+
+def _text(buf: bytes, pointer: int, lo: int, hi: int, cursor: int) -> tuple[str, int]:
+    raw, cursor = _bytes(buf, pointer, lo, hi, cursor, True)
+    return raw.decode(), cursor
+
+
+class Reader:
+    """Reads records from messages; enum names come from the schema (see :class:`ssmd._wire.EnumMap`)."""
+
+    def __init__(self, sides: Sequence[str], book_kinds: Sequence[str], statuses: Sequence[str],
+                 gap_kinds: Sequence[str]) -> None:
+        self._sides, self._book_kinds, self._statuses, self._gap_kinds = sides, book_kinds, statuses, gap_kinds
+        # Indexed by the Record union's discriminant (layout.UNION_MEMBERS).
+        self._members: tuple[Read, ...] = (self._trade, self._book, self._status, self._gap, self._raw)
+
+    def batch(self, data: bytes) -> list[AnyRecord] | None:
+        """The records of a ``Batch`` message, or None if the reference decoder must read it."""
+        try:
+            return self._batch(data)
+        except Exception:  # any surprise in untrusted bytes: the reference decoder judges
+            return None
+
+    def record(self, data: bytes) -> AnyRecord | None:
+        """The record of a ``Record`` message, or None if the reference decoder must read it."""
+        try:
+            buf, at, dw, pc = _root(data)
+            if dw != 1 or pc != 1:
+                raise NotFast
+            which, lo, mdw, mpc = _ELEMENT.unpack_from(buf, at)
+            return self._member(buf, which, lo, mdw, mpc, at + 8, at + 16)[0]
+        except Exception:  # as in batch
+            return None
+
+    def _batch(self, data: bytes) -> list[AnyRecord]:
+        buf, at, dw, pc = _root(data)
+        if dw != 0 or pc != 1:
+            raise NotFast
+        lo, hi = _LIST_POINTER.unpack_from(buf, at)
+        if lo & 3 != 1 or hi & 7 != 7:
+            raise NotFast
+        tag = _target(lo, at, at + 8, 1 + (hi >> 3), len(buf))
+        tag_lo, tag_dw, tag_pc = _STRUCT_POINTER.unpack_from(buf, tag)
+        n = tag_lo >> 2
+        if tag_lo & 3 or tag_dw != 1 or tag_pc != 1 or 2 * n != hi >> 3:
+            raise NotFast
+        cursor = tag + 8 + 16 * n
+        member, size, unpack_raw, new_raw = self._member, len(buf), _RAW.unpack_from, _new_raw
+        records: list[AnyRecord] = []
+        append = records.append
+        pointer = tag + 16
+        for which, lo, dw, pc in _ELEMENT.iter_unpack(memoryview(buf)[tag + 8:cursor]):
+            pointer += 16
+            if which != 4 or dw != 5 or pc != 3:
+                record, cursor = member(buf, which, lo, dw, pc, pointer - 16, cursor)
+                append(record)
+                continue
+            # A RawFrame (the raw stream's every record), read inline: the same checks as _text.
+            at = pointer - 8 + (lo >> 2) * 8
+            if lo & 3 or at < cursor:
+                raise NotFast
+            recv, conn, sid, seq, frame_no, c_lo, c_hi, d_lo, d_hi, t_lo, t_hi = unpack_raw(buf, at)
+            cursor = at + 64
+            channel = ticker = ""
+            data = b""
+            if c_lo or c_hi:
+                start = at + 48 + (c_lo >> 2) * 8
+                end = start + (c_hi >> 3)
+                if c_lo & 3 != 1 or c_hi & 7 != 2 or start < cursor or end > size or end == start or buf[end - 1]:
+                    raise NotFast
+                channel = buf[start:end - 1].decode()
+                cursor = (end + 7) & -8
+            if d_lo or d_hi:
+                start = at + 56 + (d_lo >> 2) * 8
+                end = start + (d_hi >> 3)
+                if d_lo & 3 != 1 or d_hi & 7 != 2 or start < cursor or end > size:
+                    raise NotFast
+                data = buf[start:end]
+                cursor = (end + 7) & -8
+            if t_lo or t_hi:
+                start = at + 64 + (t_lo >> 2) * 8
+                end = start + (t_hi >> 3)
+                if t_lo & 3 != 1 or t_hi & 7 != 2 or start < cursor or end > size or end == start or buf[end - 1]:
+                    raise NotFast
+                ticker = buf[start:end - 1].decode()
+                cursor = (end + 7) & -8
+            append(new_raw(recv, channel, data, conn or None, sid or None, seq or None, ticker, frame_no or None))
+        return records
+
+    def _member(self, buf: bytes, which: int, lo: int, dw: int, pc: int, pointer: int,
+                cursor: int) -> tuple[AnyRecord, int]:
+        if lo & 3 or not (lo or dw or pc):
+            raise NotFast  # not a struct pointer, or a null member (the reference reads its defaults)
+        at = _target(lo, pointer, cursor, dw + pc, len(buf))
+        record: AnyRecord
+        record, cursor = self._members[which](buf, at, dw, pc, at + 8 * (dw + pc))
+        return record, cursor
+
+    def _raw(self, buf: bytes, at: int, dw: int, pc: int, cursor: int) -> tuple[RawFrame, int]:
+        if dw != 5 or pc != 3:
+            raise NotFast
+        recv, conn, sid, seq, frame_no, c_lo, c_hi, d_lo, d_hi, t_lo, t_hi = _RAW.unpack_from(buf, at)
+        channel, cursor = _text(buf, at + 40, c_lo, c_hi, cursor)
+        data, cursor = _bytes(buf, at + 48, d_lo, d_hi, cursor, False)
+        ticker, cursor = _text(buf, at + 56, t_lo, t_hi, cursor)
+        return _new_raw(recv, channel, data, conn or None, sid or None, seq or None, ticker, frame_no or None), cursor
+
+    def _trade(self, buf: bytes, at: int, dw: int, pc: int, cursor: int) -> tuple[Trade, int]:
+        if dw != 10 or pc != 2:
+            raise NotFast
+        (ts, _, size, side, flags, yes, _, count, recv, sid, seq, conn, k_lo, k_hi, i_lo,
+         i_hi) = _TRADE.unpack_from(buf, at)
+        if count == 0 and size:
+            raise NotFast  # a seed-era writer's approximate fields: the reference converts them
+        ticker, cursor = _text(buf, at + 80, k_lo, k_hi, cursor)
+        trade_id, cursor = _text(buf, at + 88, i_lo, i_hi, cursor)
+        if not ticker:
+            raise NotFast
+        return _new_trade(ticker, _price(yes), _size(count), self._sides[side], trade_id, recv, ts or None,
+                          sid or None, seq or None, conn or None, bool(flags & 1), bool(flags & 2)), cursor
+
+    def _book(self, buf: bytes, at: int, dw: int, pc: int, cursor: int) -> tuple[OrderBookUpdate, int]:
+        if dw != 6 or pc != 3:
+            raise NotFast
+        ts, kind, flags, recv, sid, seq, conn, k_lo, k_hi, b_lo, b_hi, a_lo, a_hi = _BOOK.unpack_from(buf, at)
+        ticker, cursor = _text(buf, at + 48, k_lo, k_hi, cursor)
+        bids, cursor = _levels(buf, at + 56, b_lo, b_hi, cursor)
+        asks, cursor = _levels(buf, at + 64, a_lo, a_hi, cursor)
+        if not ticker:
+            raise NotFast
+        return _new_book(ticker, self._book_kinds[kind], bids, asks, recv, ts or None, sid or None, seq or None,
+                         conn or None, bool(flags & 1)), cursor
+
+    def _status(self, buf: bytes, at: int, dw: int, pc: int, cursor: int) -> tuple[MarketStatus, int]:
+        if dw != 9 or pc != 3:
+            raise NotFast
+        (ts, status, recv, sid, seq, conn, settlement, open_ns, close_ns, k_lo, k_hi, e_lo, e_hi, r_lo,
+         r_hi) = _STATUS.unpack_from(buf, at)
+        ticker, cursor = _text(buf, at + 72, k_lo, k_hi, cursor)
+        event, cursor = _text(buf, at + 80, e_lo, e_hi, cursor)
+        result, cursor = _text(buf, at + 88, r_lo, r_hi, cursor)
+        settlement ^= layout.SETTLEMENT_DEFAULT
+        if not ticker:
+            raise NotFast
+        # A status appended by a newer writer reads as "unknown", as in the reference reader.
+        name = self._statuses[status] if status < len(self._statuses) else "unknown"
+        value = None if settlement == layout.SETTLEMENT_DEFAULT else _price(settlement)
+        return _new_status(ticker, name, recv, ts or None, sid or None, seq or None, conn or None, event, result,
+                           value, open_ns or None, close_ns or None), cursor
+
+    def _gap(self, buf: bytes, at: int, dw: int, pc: int, cursor: int) -> tuple[Gap, int]:
+        if dw != 9 or pc != 2:
+            raise NotFast
+        (kind, start, end, recv, conn, sid, expected, received, missing, k_lo, k_hi, s_lo,
+         s_hi) = _GAP.unpack_from(buf, at)
+        ticker, cursor = _text(buf, at + 72, k_lo, k_hi, cursor)
+        stream, cursor = _text(buf, at + 80, s_lo, s_hi, cursor)
+        if end and end < start:
+            raise NotFast
+        return _new_gap(ticker, self._gap_kinds[kind], start, recv, end or None, conn or None, sid or None,
+                        expected or None, received or None, missing, stream), cursor
+
+
+def _levels(buf: bytes, pointer: int, lo: int, hi: int, cursor: int) -> tuple[tuple[Level, ...], int]:
+    if not lo and not hi:
+        return (), cursor
+    if lo & 3 != 1 or hi & 7 != 7:
+        raise NotFast
+    tag = _target(lo, pointer, cursor, 1 + (hi >> 3), len(buf))
+    tag_lo, tag_dw, tag_pc = _STRUCT_POINTER.unpack_from(buf, tag)
+    n = tag_lo >> 2
+    if tag_lo & 3 or tag_dw != 4 or tag_pc != 0 or 4 * n != hi >> 3:
+        raise NotFast
+    levels = []
+    for price_f, size_u, price, size in _LEVEL.iter_unpack(memoryview(buf)[tag + 8:tag + 8 + 32 * n]):
+        if not price and not size and (price_f or size_u):
+            raise NotFast  # a seed-era level: the reference converts its approximate fields
+        levels.append(_new_level(_price(price), _size(size)))
+    return tuple(levels), tag + 8 + 32 * n
+
+
+def _root(data: bytes) -> tuple[bytes, int, int, int]:
+    """The segment (trimmed to its end) and the root struct's position and section sizes."""
+    if type(data) is not bytes:
+        data = bytes(data)
+    count_minus_one, words = struct.unpack_from("<II", data)
+    end = _SEGMENT + 8 * words
+    if count_minus_one or len(data) < end:
+        raise NotFast
+    buf = data if len(data) == end else data[:end]
+    lo, dw, pc = _STRUCT_POINTER.unpack_from(buf, _SEGMENT)
+    if lo & 3 or not (lo or dw or pc):
+        raise NotFast
+    return buf, _target(lo, _SEGMENT, _SEGMENT + 8, dw + pc, end), dw, pc
