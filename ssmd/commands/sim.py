@@ -33,8 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=0, help="port for WebSocket and REST; 0 picks a free one")
     parser.add_argument("--fault", action="append", default=[], metavar="NAME[=VALUE]",
                         help="standing fault, repeatable: drop_seq=P, duplicate=P, reorder=P, delay=S, "
-                             "stop_pings, close_abrupt=S, close_frame=S, refuse=S, reject401=P, reject400=P, "
-                             "error25=P, overflow_bytes=N, empty_snapshot=P, subpenny=FRACTION")
+                             "stop_pings, busy_skips_pings, close_abrupt=S, close_frame=S, refuse=S, reject401=P, "
+                             "reject400=P, error25=P, overflow_bytes=N, empty_snapshot=P, subpenny=FRACTION "
+                             "(P: probability, S: seconds)")
     parser.add_argument("--legacy-format", action="store_true",
                         help="integer-cents wire format of recordings made before 2026-03-12")
     parser.add_argument("--api-key-id", action="append", default=[], metavar="ID",
@@ -45,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where to write the generated private key (default: a new temp directory)")
     parser.add_argument("--record", type=Path, metavar="DIR",
                         help="dump ground truth (frames sent, books after every change) as JSONL in DIR")
+    parser.add_argument("--repeat-subscribe-error", action="store_true",
+                        help="older servers' error 6 on a repeated subscribe instead of merging markets")
     parser.add_argument("--allow-unauthenticated", action="store_true",
                         help="late-2025 mode: unsigned WebSocket upgrades may use public channels")
     parser.add_argument("--heartbeat", type=float, default=10.0, metavar="SECONDS",
@@ -74,6 +77,7 @@ def build_config(args: argparse.Namespace) -> SimConfig:
         markets=args.markets, rate=args.rate, seed=args.seed, host=args.host, port=args.port,
         legacy_format=args.legacy_format, keys=keys, faults=FaultConfig.parse(args.fault),
         record_dir=args.record, heartbeat_s=args.heartbeat, allow_unauthenticated=args.allow_unauthenticated,
+        repeat_subscribe_error=args.repeat_subscribe_error,
     )
     config.validate()
     return config

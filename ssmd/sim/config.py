@@ -33,6 +33,9 @@ class FaultConfig:
     """Seconds every frame is held before it is written (seconds-old deltas)."""
     stop_pings: bool = False
     """Send no heartbeat pings."""
+    busy_skips_pings: bool = False
+    """Skip a heartbeat ping when data frames were written since the last one (as measured on busy
+    Kalshi connections: no pings in 75 s while frames flowed)."""
     close_abrupt: float = 0.0
     """Every so many seconds, drop every connection without a close frame (1006 at the client)."""
     close_frame: float = 0.0
@@ -123,6 +126,9 @@ class SimConfig:
     rest_rate_limit: bool = True
     """Token buckets on signed REST requests (Basic tier: 200 read tokens/s, 10 per request)."""
     max_markets_per_sid: int = 500_000
+    repeat_subscribe_error: bool = False
+    """Older servers' answer to subscribing a channel twice: error 6 "Already subscribed" (instead of
+    merging the markets into the existing sid)."""
     allow_unauthenticated: bool = False
     """Late-2025 mode: an upgrade without auth headers is accepted and may use public channels only
     (private ones answer error 9); a present but bad signature still gets 401."""

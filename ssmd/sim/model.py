@@ -80,6 +80,7 @@ class MarketModel:
         self._pos = {m.ticker: i for i, m in enumerate(self.active)}
         self.paused: deque[Market] = deque()
         self.retiring: deque[Market] = deque()
+        self.unopened: deque[Market] = deque()
         self.trades: deque[TradeRecord] = deque(maxlen=trade_history)
         self.trade_count = 0
         self.n = 0
@@ -232,7 +233,12 @@ class MarketModel:
     def _lifecycle(self, ts: int, out: list[Out]) -> None:
         rng = self.rng
         ts_s = ts // 1_000_000_000
-        if self.retiring and (rng.random() < 0.5 or len(self.active) < 2):
+        if self.unopened and rng.random() < 0.3:
+            # At open_time a market becomes active with no WebSocket event.
+            m = self.unopened.popleft()
+            m.status, m.open_ts, m.updated_ts = MarketStatus.ACTIVE, ts_s, ts_s
+            self._activate(m)
+        elif self.retiring and (rng.random() < 0.5 or len(self.active) < 2):
             self._retire_step(self.retiring[0], ts, out)
         elif self.paused and (rng.random() < 0.5 or len(self.active) < 2):
             self._reactivate(self.paused.popleft(), ts, out)
@@ -339,5 +345,7 @@ class MarketModel:
         self.market_list.append(m)
         ev.markets.append(m.ticker)
         m.ticker_state = self._ticker_state(m)
-        self._activate(m)
+        m.status = MarketStatus.INITIALIZED
+        m.open_ts = ts_s + 60  # it opens at a later lifecycle step, with no WebSocket event
+        self.unopened.append(m)
         self._life(out, m, LifecycleEvent.CREATED, **render.created_extra(m))

@@ -156,7 +156,8 @@ class Server:
 
     async def _handler(self, ws: ServerConnection) -> None:
         session = Session(next(self._conn_ids), self.model, self.faults, self.truth,
-                          max_markets=self.config.max_markets_per_sid, authenticated=ws not in self._anonymous)
+                          max_markets=self.config.max_markets_per_sid, authenticated=ws not in self._anonymous,
+                          repeat_error=self.config.repeat_subscribe_error)
         self.live[session] = ws
         heartbeat = asyncio.create_task(self._heartbeat(session, ws))
         try:
@@ -178,9 +179,13 @@ class Server:
         waiter: asyncio.Future[float] | None = None
         sent_at = 0.0
         timeout = self.config.pong_timeout_s
+        written = session.frames_written
         with contextlib.suppress(ConnectionClosed):
             while True:
                 await asyncio.sleep(self.config.heartbeat_s)
+                busy, written = session.frames_written != written, session.frames_written
+                if busy and self.config.faults.busy_skips_pings:
+                    continue
                 if waiter is not None and not waiter.done():
                     if timeout is not None and loop.time() - sent_at >= timeout:
                         await ws.close(1011, "keepalive ping timeout")
@@ -232,5 +237,6 @@ class Server:
                 ws.transport.write(text_frames(frames))
         except ConnectionClosed:
             return
+        session.frames_written += len(frames)
         if self.truth.enabled:
             self.truth.on_sent(session.conn_id, frames)

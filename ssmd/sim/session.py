@@ -61,9 +61,12 @@ class Subscription:
 
 class Session:
     def __init__(self, conn_id: int, model: MarketModel, faults: Faults, truth: GroundTruth, *,
-                 max_markets: int = 500_000, authenticated: bool = True) -> None:
+                 max_markets: int = 500_000, authenticated: bool = True, repeat_error: bool = False) -> None:
         self.conn_id = conn_id
         self.authenticated = authenticated
+        self.repeat_error = repeat_error
+        self.frames_written = 0
+        """Frames the server wrote to this connection so far (for busy-connection ping skipping)."""
         self.model = model
         self.faults = faults
         self.truth = truth
@@ -228,6 +231,8 @@ class Session:
             validate_channel_params(channel, params)
         if tickers is not None and len(tickers) > self.max_markets:
             raise CommandError(ErrorCode.MARKET_LIMIT)
+        if self.repeat_error and any(c in self.by_channel and self.by_channel[c] for c in channels):
+            raise CommandError(ErrorCode.ALREADY_SUBSCRIBED)
         for channel in dict.fromkeys(channels):
             wanted = tickers if channel in MARKET_FILTERED else None
             existing = next((s for s in self.subs.values() if s.channel == channel), None)

@@ -139,3 +139,12 @@ async def test_market_limit_is_error_26() -> None:
         assert await c.recv() == {"id": cmd_id, "type": "error",
                                   "msg": {"code": 26, "msg": "Subscription market limit exceeded"}}
         await c.close()
+
+
+async def test_optional_legacy_error_6_on_repeat_subscribe() -> None:
+    async with Simulator(make_config(repeat_subscribe_error=True)) as sim:
+        c = await Client.connect(sim)
+        await c.subscribe(["trade"])
+        cmd_id = await c.send("subscribe", {"channels": ["trade"]})
+        assert await c.recv() == {"id": cmd_id, "type": "error", "msg": {"code": 6, "msg": "Already subscribed"}}
+        await c.close()

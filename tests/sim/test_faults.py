@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from itertools import pairwise
@@ -81,6 +82,38 @@ async def test_stop_and_resume_pings(client_for: Any) -> None:
         sim.faults.resume_pings()
         await asyncio.sleep(0.3)
         assert [t for t in pings if t > stopped]
+
+
+async def test_busy_connections_skip_pings_when_configured(client_for: Any) -> None:
+    faults = FaultConfig(busy_skips_pings=True)
+    async with Simulator(make_config(heartbeat_s=0.1, rate=3000, faults=faults)) as sim:
+        c = await client_for(sim, ping_interval=None)
+        pings: list[float] = []
+        original = c.ws.protocol.recv_frame
+
+        def spy(frame):  # type: ignore[no-untyped-def]
+            if frame.opcode.name == "PING":
+                pings.append(time.monotonic())
+            return original(frame)
+
+        c.ws.protocol.recv_frame = spy  # type: ignore[method-assign]
+
+        async def read_all() -> None:
+            while True:
+                await c.ws.recv()
+
+        reader = asyncio.create_task(read_all())
+        await c.send("subscribe", {"channels": ["ticker"]})
+        await asyncio.sleep(0.3)
+        busy_from = time.monotonic()
+        await asyncio.sleep(0.5)
+        assert not [t for t in pings if t > busy_from]
+        sim.rate = 0
+        await asyncio.sleep(0.5)
+        assert [t for t in pings if t > busy_from]
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
 
 
 @pytest.mark.parametrize(("abrupt", "code"), [(True, 1006), (False, 1001)])

@@ -117,5 +117,5 @@ async def test_settlement_path_reaches_finalized_through_dispute_sometimes() -> 
             seen |= {m.status.value for m in sim.model.markets.values()}
         async with httpx.AsyncClient(base_url=sim.rest_url) as http:
             settled = (await http.get("/markets", params={"status": "settled"})).json()["markets"]
-    assert {"active", "closed", "determined", "disputed", "amended", "finalized"} <= seen
+    assert {"initialized", "active", "inactive", "closed", "determined", "disputed", "amended", "finalized"} <= seen
     assert settled and {m["status"] for m in settled} == {"finalized"} and all(m["result"] for m in settled)
