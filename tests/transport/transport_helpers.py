@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ def make_app(app_id: str, broker: str, **kw: Any) -> faust.App:
     kw.setdefault("web_enabled", False)
     kw.setdefault("broker_commit_interval", 0.3)
     kw.setdefault("topic_partitions", 2)
+    kw.setdefault("datadir", tempfile.mkdtemp(prefix="faust-"))
     return faust.App(app_id, broker=broker, **kw)
 
 
