@@ -81,7 +81,8 @@ async def _until_all_work(nc: NATS, out: Topic, workers: list[Worker], n: int) -
         mark = len(out.values)
         await send_inputs(nc, range(n, n + 60))
         n += 60
-        await wait_for(lambda: _inputs_seen(out) >= set(range(n)), 30, "every input so far")
+        want = set(range(n))
+        await wait_for(lambda want=want: _inputs_seen(out) >= want, 30, "every input so far")  # type: ignore[misc]
         if _pids(out, mark) == {w.pid for w in workers}:
             return n
         assert time.monotonic() < deadline, "a worker never got partitions"
