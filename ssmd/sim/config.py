@@ -33,6 +33,9 @@ class FaultConfig:
     """Seconds every frame is held before it is written (seconds-old deltas)."""
     stop_pings: bool = False
     """Send no heartbeat pings."""
+    empty_pongs: bool = False
+    """Answer client pings with empty pongs, as Kalshi is reported to (RFC 6455 says echo the payload;
+    clients that match pongs to pings by payload then never see theirs answered)."""
     busy_skips_pings: bool = False
     """Skip a heartbeat ping when data frames were written since the last one (as measured on busy
     Kalshi connections: no pings in 75 s while frames flowed)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import weakref
@@ -21,6 +22,7 @@ from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 
 from ssmd.kalshi.auth import AuthFailure, KeyRing
@@ -63,6 +65,16 @@ def text_frames(frames: list[tuple[int, str]]) -> bytes:
 
 
 _SHORT_HEADERS = [bytes((0x81, n)) for n in range(126)]
+
+
+def _answer_pings_empty(ws: ServerConnection) -> None:
+    """Make the connection answer pings with an empty pong (the protocol echoes what it is given)."""
+    recv_frame = ws.protocol.recv_frame
+
+    def recv(frame: Frame) -> None:
+        recv_frame(dataclasses.replace(frame, data=b"") if frame.opcode is Opcode.PING else frame)
+
+    ws.protocol.recv_frame = recv  # type: ignore[method-assign]
 
 
 def http_response(status: int, body: bytes) -> Response:
@@ -159,6 +171,8 @@ class Server:
                           max_markets=self.config.max_markets_per_sid, authenticated=ws not in self._anonymous,
                           repeat_error=self.config.repeat_subscribe_error)
         self.live[session] = ws
+        if self.config.faults.empty_pongs:
+            _answer_pings_empty(ws)
         heartbeat = asyncio.create_task(self._heartbeat(session, ws))
         try:
             async for message in ws:

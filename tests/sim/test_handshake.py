@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from ssmd.kalshi.auth import auth_headers, generate_private_key
 from ssmd.kalshi.protocol import HEADER_SIGNATURE
+from ssmd.sim.config import FaultConfig
 from ssmd.sim.simulator import Simulator
 from ssmd.sim.testing import SimClient as Client
 from ssmd.sim.testing import test_config as make_config
@@ -119,3 +120,21 @@ async def test_optional_public_mode_accepts_unsigned_clients_on_public_channels(
         assert s.client_key is not None
         forged = auth_headers(s.client_key.key_id, generate_private_key(), "GET", "/trade-api/ws/v2")
         assert (await refused_status(s.ws_url, forged))[0] == 401
+
+
+async def test_optional_empty_pongs(client_for: Any) -> None:
+    async with Simulator(make_config(faults=FaultConfig(empty_pongs=True))) as s:
+        c = await client_for(s, ping_interval=None)
+        pongs: list[bytes] = []
+        original = c.ws.protocol.recv_frame
+
+        def spy(frame):  # type: ignore[no-untyped-def]
+            if frame.opcode.name == "PONG":
+                pongs.append(bytes(frame.data))
+            return original(frame)
+
+        c.ws.protocol.recv_frame = spy  # type: ignore[method-assign]
+        waiter = await c.ws.ping(b"mine")
+        await c.send("list_subscriptions")
+        await c.recv()
+        assert pongs == [b""] and not waiter.done()
