@@ -34,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fault", action="append", default=[], metavar="NAME[=VALUE]",
                         help="standing fault, repeatable: drop_seq=P, duplicate=P, reorder=P, delay=S, "
                              "stop_pings, busy_skips_pings, empty_pongs, close_abrupt=S, close_frame=S, refuse=S, "
-                             "reject401=P, reject400=P, error25=P, overflow_bytes=N, empty_snapshot=P, subpenny=FRACTION "
-                             "(P: probability, S: seconds)")
+                             "reject401=P, reject400=P, error25=P, overflow_bytes=N, empty_snapshot=P, "
+                             "subpenny=FRACTION (P: probability, S: seconds)")
     parser.add_argument("--legacy-format", action="store_true",
                         help="integer-cents wire format of recordings made before 2026-03-12")
     parser.add_argument("--api-key-id", action="append", default=[], metavar="ID",
