@@ -64,8 +64,11 @@ UNION_MEMBERS = ("trade", "orderBook", "status", "gap", "raw")
 # The only scalar default that is not zero: stored XOR default, so "none" (-1) is stored as 0.
 SETTLEMENT_DEFAULT = -1
 
-_CODES = {"uint64": "Q", "int64": "q", "float64": "d", "uint32": "I", "enum": "H"}
-_SIZES = {"Q": 8, "q": 8, "d": 8, "I": 4, "H": 2}
+_CODES = {
+    "uint64": "Q", "int64": "q", "float64": "d", "uint32": "I", "int32": "i", "float32": "f", "uint16": "H",
+    "int16": "h", "enum": "H", "uint8": "B", "int8": "b",
+}
+_SIZES = {"Q": 8, "q": 8, "d": 8, "I": 4, "i": 4, "f": 4, "H": 2, "h": 2, "B": 1, "b": 1}
 _POINTER_TYPES = ("text", "data", "list", "struct")
 
 
@@ -81,9 +84,12 @@ def derive(struct_schema: Any) -> Layout:
             pointers[offset] = field.name
         elif kind == "bool":
             bools.setdefault(offset // 8, []).append((offset % 8, field.name))
-        else:
-            code = _CODES[kind]  # KeyError: a scalar type this codec does not handle yet
+        elif kind in _CODES:
+            code = _CODES[kind]
             slots[offset * _SIZES[code]] = (code, field.name)
+        else:
+            msg = f"{struct_schema.node.displayName}.{field.name} has a type the fast codec lacks: {kind}"
+            raise RuntimeError(msg)
     for byte, bits in bools.items():
         if [bit for bit, _ in sorted(bits)] != list(range(len(bits))):
             msg = f"bools of {struct_schema.node.displayName} are not packed from bit 0"
