@@ -100,3 +100,16 @@ async def test_paused_reading_holds_frames_back_without_loss_or_reconnect(sim: S
         await rec.until(lambda: len(rec.frames) - mark == len(sim.ground_truth.frames(1)) - mark)
         assert [raw for raw, _, _ in rec.frames] == [t.encode() for t in sim.ground_truth.frames(1)]
         assert c.status().shards[0].reconnects == 0
+
+
+async def test_stop_leaves_no_task_behind(sim: Simulator, key_path: Path) -> None:
+    before = asyncio.all_tasks()
+    rec = Recorder()
+    async with connector(sim, key_path, rec, connections=3, markets=("series:NOPE",), ping_interval=0.2) as c:
+        async with asyncio.timeout(5):
+            await c.wait_ready()
+        sim.faults.refuse_connections(5)
+        sim.faults.close_all()
+        await rec.until(lambda: sum(e.kind == "close" for e in rec.events) == 3)
+    await asyncio.sleep(0)
+    assert asyncio.all_tasks() - before == set()
