@@ -19,9 +19,6 @@ from ssmd.commands import sim as sim_command
 from ssmd.errors import ConfigError
 from ssmd.kalshi.auth import auth_headers, generate_private_key, load_private_key, public_key_pem
 
-# Runs the module's CLI contract directly (ssmd/cli.py maps `ssmd sim` onto the same three names).
-RUN = ("import argparse, sys; from ssmd.commands import sim; p = argparse.ArgumentParser(); "
-       "sim.add_arguments(p); sys.exit(sim.run(p.parse_args(sys.argv[1:])))")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -34,7 +31,7 @@ def parse(*argv: str) -> argparse.Namespace:
 async def test_sim_process_prints_settings_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", RUN, "--port", "0", "--markets", "5", "--rate", "50", "--seed", "4",
+        sys.executable, "-m", "ssmd.cli", "sim", "--port", "0", "--markets", "5", "--rate", "50", "--seed", "4",
         "--private-key-out", str(tmp_path / "k.pem"), "--record", str(tmp_path / "truth"),
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
     )
@@ -62,6 +59,14 @@ async def test_sim_process_prints_settings_serves_and_stops_on_sigterm(tmp_path:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def test_bad_arguments_are_one_line_errors_with_exit_2() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-m", "ssmd.cli", "sim", "--fault", "warp=9"], env=env,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "unknown fault 'warp'" in result.stderr
 
 
 def test_registered_keys_and_bad_arguments(tmp_path: Path) -> None:
