@@ -148,3 +148,45 @@ async def test_optional_legacy_error_6_on_repeat_subscribe() -> None:
         cmd_id = await c.send("subscribe", {"channels": ["trade"]})
         assert await c.recv() == {"id": cmd_id, "type": "error", "msg": {"code": 6, "msg": "Already subscribed"}}
         await c.close()
+
+
+def test_no_command_crashes_the_session() -> None:
+    import json
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from ssmd.sim.config import FaultConfig
+    from ssmd.sim.faults import Faults
+    from ssmd.sim.groundtruth import GroundTruth
+    from ssmd.sim.model import MarketModel
+    from ssmd.sim.session import Session
+
+    model = MarketModel(markets=5, seed=1)
+    tickers = list(model.markets)
+    scalars = st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from(["", "x", *tickers])
+    values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3), max_leaves=6)
+    params = st.dictionaries(
+        st.sampled_from(["channels", "market_ticker", "market_tickers", "sid", "sids", "action", "use_yes_price",
+                         "skip_ticker_ack", "send_initial_snapshot", "shard_factor", "shard_key", "market_ids"]),
+        values | st.lists(st.sampled_from(["ticker", "trade", "orderbook_delta", "bogus"]), max_size=3)
+        | st.sampled_from(["add_markets", "delete_markets", "get_snapshot"]), max_size=5)
+    commands = st.fixed_dictionaries({"cmd": st.sampled_from(
+        ["subscribe", "unsubscribe", "update_subscription", "list_subscriptions", "nope"]) | values},
+        optional={"id": values, "params": params | values})
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(commands, min_size=1, max_size=6))
+    def run(batch: list[dict[str, object]]) -> None:
+        session = Session(1, model, Faults(FaultConfig(), 0), GroundTruth())
+        for command in batch:
+            session.handle(json.dumps(command))
+            assert session.out, "every command gets an answer"
+            for _, text in session.out:
+                frame = json.loads(text)
+                assert frame["type"] in {"subscribed", "ok", "error", "unsubscribed", "orderbook_snapshot", "ticker"}
+                if frame["type"] == "error":
+                    assert frame["msg"]["msg"]
+            session.out.clear()
+
+    run()
