@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from ssmd.sim.config import FaultConfig
+from ssmd.sim.faults import Faults
+from ssmd.sim.groundtruth import GroundTruth
+from ssmd.sim.model import MarketModel
+from ssmd.sim.session import Session
 from ssmd.sim.simulator import Simulator
 from ssmd.sim.testing import SimClient as Client
 from ssmd.sim.testing import test_config as make_config
@@ -151,17 +159,6 @@ async def test_optional_legacy_error_6_on_repeat_subscribe() -> None:
 
 
 def test_no_command_crashes_the_session() -> None:
-    import json
-
-    from hypothesis import given, settings
-    from hypothesis import strategies as st
-
-    from ssmd.sim.config import FaultConfig
-    from ssmd.sim.faults import Faults
-    from ssmd.sim.groundtruth import GroundTruth
-    from ssmd.sim.model import MarketModel
-    from ssmd.sim.session import Session
-
     model = MarketModel(markets=5, seed=1)
     tickers = list(model.markets)
     scalars = st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from(["", "x", *tickers])
