@@ -66,10 +66,12 @@ async def test_highwaters_are_exact(nats_server: Any) -> None:
     app = make_app("hw", nats_server.url)
     topic = app.topic("hw-topic", value_type=int, partitions=3)
 
+    done: list[int] = []
+
     @app.agent(topic)
     async def sink(stream: Any) -> None:
-        async for _ in stream:
-            pass
+        async for v in stream:
+            done.append(v)
 
     async with running(app):
         metas = [await (await topic.send(key=f"key{i}".encode(), value=i)) for i in range(30)]
@@ -83,6 +85,12 @@ async def test_highwaters_are_exact(nats_server: Any) -> None:
         early = await app.consumer.earliest_offsets(*tps)
         assert {tp.partition: v for tp, v in hw.items()} == {p: last.get(p, -1) + 1 for p in range(3)}
         assert {tp.partition: v for tp, v in early.items() if tp.partition in first} == first
+        # The monitor's lag (end offset - committed offset) drops to zero once all is processed.
+        await wait_for(lambda: len(done) == 30, what="30 events")
+        monitor = app.monitor
+        await wait_for(lambda: all(monitor.tp_committed_offsets.get(tp) == hw[tp] for tp in tps if hw[tp]),
+                       what="commits of every partition")
+        assert all(monitor.tp_end_offsets[tp] == hw[tp] for tp in tps if hw[tp])
 
 
 @pytest.mark.parametrize("broker", ["memory", "nats"])

@@ -1,0 +1,106 @@
+"""Streams, offsets and the publisher against a real nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from faust.types import TP
+from nats.aio.client import Client as NATS
+
+from ssmd.errors import ConfigError
+from ssmd.transport.offsets import OffsetStore
+from ssmd.transport.options import resolve
+from ssmd.transport.publisher import Publisher, PublishError
+from ssmd.transport.streams import TopicLayout, TopicMismatchError, ensure_stream
+
+
+async def test_stream_is_created_then_verified(nats_server: Any, nc: NATS) -> None:
+    js = nc.jetstream()
+    await ensure_stream(js, TopicLayout("orders", 4))
+    await ensure_stream(js, TopicLayout("orders", 4))  # identical: accepted
+    with pytest.raises(TopicMismatchError, match="partitions '4' on the server but the app configures '8'"):
+        await ensure_stream(js, TopicLayout("orders", 8))
+    with pytest.raises(TopicMismatchError, match="subjects"):
+        await ensure_stream(js, TopicLayout("orders", 4, compacting=True))
+    with pytest.raises(TopicMismatchError, match="max_age"):
+        await ensure_stream(js, TopicLayout("orders", 4, max_age=60))
+
+
+async def test_offsets_resume_and_are_fenced_by_generation(nats_server: Any, nc: NATS) -> None:
+    js = nc.jetstream()
+    tp = TP("in", 0)
+    old, new = OffsetStore(js, "app"), OffsetStore(js, "app")
+    assert await old.read([tp]) == {tp: None}
+    assert await old.commit({tp: 10}, generation=1)
+    assert await new.read([tp]) == {tp: 10}
+    assert await new.commit({tp: 12}, generation=2)
+    # The old owner (generation 1) cannot move the offset under the new owner.
+    assert not await old.commit({tp: 11}, generation=1)
+    assert await OffsetStore(js, "app").read([tp]) == {tp: 12}
+    # An owner of a newer generation overwrites whatever is there.
+    assert await old.commit({tp: 20}, generation=3)
+    assert await new.read([tp]) == {tp: 20}
+
+
+async def test_publisher_dedupes_retries_and_reports_refusals(nats_server: Any, nc: NATS) -> None:
+    js = nc.jetstream()
+    await ensure_stream(js, TopicLayout("pub", 1))
+    publisher = Publisher(nc, max_inflight=8, ack_timeout=1.0)
+    await publisher.start()
+    try:
+        futs = [await publisher.publish("faust.pub.0", str(i).encode(), {"Nats-Msg-Id": f"id-{i}"})
+                for i in range(50)]
+        await publisher.flush()
+        acks = [f.result() for f in futs]
+        assert [a.seq for a in acks] == list(range(1, 51))
+        # The same Msg-Id again (a retried publish) is dropped by the server.
+        again = await (await publisher.publish("faust.pub.0", b"0", {"Nats-Msg-Id": "id-0"}))
+        assert again.duplicate and again.seq == 1
+        nowhere = await publisher.publish("no.stream.here", b"x")
+        with pytest.raises(PublishError, match="no stream"):
+            await publisher.flush()
+        assert nowhere.done()
+    finally:
+        await publisher.close()
+    info = await js.stream_info("FAUST_pub")
+    assert info.state.messages == 50
+
+
+def test_options_from_urls_and_env() -> None:
+    opts = resolve(["nats://a:4222?creds=/x.creds&heartbeat=0.5", "nats://u:p@b:4223"],
+                   env={"SSMD_NATS_SESSION_TIMEOUT": "3", "SSMD_NATS_TOKEN": "t"})
+    assert opts.servers == ("nats://a:4222", "nats://u:p@b:4223")
+    assert (opts.heartbeat, opts.session_timeout, opts.creds, opts.token) == (0.5, 3.0, "/x.creds", "t")
+    kw = opts.connect_kwargs()
+    assert kw["user_credentials"] == "/x.creds" and kw["token"] == "t" and kw["max_reconnect_attempts"] == -1
+    assert resolve(["nats://a:1"], env={"SSMD_NATS_TLS": "1"}).ssl_context() is not None
+    with pytest.raises(ConfigError, match="must look like nats://"):
+        resolve(["http://a:1"], env={})
+    with pytest.raises(ConfigError, match="must be a number"):
+        resolve(["nats://a:1?heartbeat=soon"], env={})
+    with pytest.raises(ConfigError, match="session_timeout"):
+        resolve(["nats://a:1?heartbeat=5&session_timeout=6"], env={})
+
+
+async def test_mismatched_stream_stops_the_worker(nats_server: Any, nc: NATS) -> None:
+    from transport_helpers import make_app, wait_for
+
+    await ensure_stream(nc.jetstream(), TopicLayout("src", 3))
+    app = make_app("mismatch", nats_server.url)
+    src = app.topic("src", value_type=int, partitions=2)
+
+    @app.agent(src)
+    async def agent(stream: Any) -> None:
+        async for _ in stream:
+            pass
+
+    await app.start()
+    try:
+        await wait_for(lambda: app._crash_reason is not None, 10, "the worker to stop")
+        assert isinstance(app._crash_reason, ConfigError)
+        assert "partitions '3' on the server but the app configures '2'" in str(app._crash_reason)
+    finally:
+        await app.stop()
+    await asyncio.sleep(0)
