@@ -60,6 +60,19 @@ def test_fast_and_reference_record_messages_agree(record: AnyRecord) -> None:
     assert codec._fast().reader.record(fast) == record
 
 
+@FAST
+@given(st.lists(records, max_size=8))
+def test_split_batch_copies_what_pycapnp_copies(batch: list[AnyRecord]) -> None:
+    data = codec.encode_batch(batch)
+    parts = codec._fast().reader.split(data)
+    reference = codec.reference_split_batch(data)
+    if single_segment(codec.reference_encode_batch(batch)):
+        assert parts == [tuple(part) for part in reference]
+    assert [codec.reference_decode(part.message) for part in codec.split_batch(data)] == batch
+    stream = b"".join(part.message for part in codec.split_batch(data))
+    assert codec._fast().reader.stream(stream) == codec.reference_decode_stream(stream) == batch
+
+
 def test_multi_segment_messages_from_pycapnp_decode_through_the_reference() -> None:
     batch = raw_frames(100)
     reference = codec.reference_encode_batch(batch)
@@ -129,6 +142,40 @@ def test_corrupted_messages_give_the_reference_answer(data: st.DataObject) -> No
         at = data.draw(st.integers(0, len(message) - 1))
         message[at] = data.draw(st.sampled_from([0, 1, 0xFF, message[at] ^ 1, message[at] ^ 0x80]))
     assert codec_result(bytes(message)) == reference_result(bytes(message))
+
+
+def split_result(data: bytes, split: Any) -> list[tuple[Any, str, AnyRecord | str]] | str:
+    def content(message: bytes) -> AnyRecord | str:
+        try:
+            return codec.reference_decode(message)
+        except DecodeError:
+            return "invalid"
+
+    try:
+        return [(part.kind, part.ticker, content(part.message)) for part in split(data)]
+    except DecodeError as e:
+        return str(e)
+
+
+@FAST
+@given(st.data())
+def test_corrupted_batches_split_and_streams_read_as_the_reference_does(data: st.DataObject) -> None:
+    batch = [*EXAMPLES[:4], *EXAMPLES[-2:]]
+    message = bytearray(codec.encode_batch(batch))
+    stream = bytearray(b"".join(codec.encode(record) for record in batch))
+    for target in (message, stream):
+        for _ in range(data.draw(st.integers(1, 3))):
+            target[data.draw(st.integers(0, len(target) - 1))] = data.draw(st.integers(0, 255))
+    assert split_result(bytes(message), codec.split_batch) == split_result(bytes(message),
+                                                                          codec.reference_split_batch)
+    try:
+        expected: list[AnyRecord] | str = codec.reference_decode_stream(bytes(stream))
+    except DecodeError as e:
+        expected = str(e)
+    try:
+        assert codec.decode_stream(bytes(stream)) == expected
+    except DecodeError as e:
+        assert str(e) == expected
 
 
 def _rewrite_pointer(data: bytes, word: int, value: int) -> bytes:

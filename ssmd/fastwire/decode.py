@@ -45,6 +45,7 @@ _STATUS = struct.Struct(layout.STATUS.fmt + "iIiIiI")
 _GAP = struct.Struct(layout.GAP.fmt + "iIiI")
 _RAW = struct.Struct(layout.RAW.fmt + "iIiIiI")
 _LEVEL = struct.Struct(layout.LEVEL.fmt)
+_RECORD_HEAD = struct.Struct("<IIQH6xiHH")  # segment table, root pointer, Record: discriminant, member pointer
 _PRICES = tuple(e4_to_price(i) for i in range(10_001))
 _CACHE_LIMIT = 1 << 16
 _SIZES: dict[int, Decimal] = {}
@@ -133,7 +134,45 @@ class Reader:
         except Exception:  # as in batch
             return None
 
-    def _batch(self, data: bytes) -> list[AnyRecord]:
+    def stream(self, data: bytes) -> list[AnyRecord] | None:
+        """The records of concatenated ``Record`` messages, or None if the reference must read them."""
+        records = []
+        at = 0
+        while at < len(data):
+            if len(data) - at < 8:
+                return None
+            count_minus_one, words = struct.unpack_from("<II", data, at)
+            end = at + _SEGMENT + 8 * words
+            record = None if count_minus_one else self.record(data[at:end])
+            if record is None:
+                return None
+            records.append(record)
+            at = end
+        return records
+
+    def split(self, data: bytes) -> list[tuple[type[AnyRecord], str, bytes]] | None:
+        """Each record of a ``Batch`` as a ``Record`` message of its own with its type and ticker, or
+        None if the reference must split it.
+
+        A record's struct and the objects it points to are contiguous here (the reader checks that
+        each object lies after the previous one), so the copy is a byte slice: its pointers are
+        relative, hence still valid behind a new ``Record`` root."""
+        try:
+            buf, elements, cursor = self._elements(data)
+            parts = []
+            pointer = elements - 8  # the position of each element's pointer word
+            for which, lo, dw, pc in _ELEMENT.iter_unpack(memoryview(buf)[elements:cursor]):
+                pointer += 16
+                start = pointer + 8 + (lo >> 2) * 8
+                record, cursor = self._member(buf, which, lo, dw, pc, pointer, cursor)
+                head = _RECORD_HEAD.pack(0, 3 + (cursor - start) // 8, 0x10001 << 32, which, 0, dw, pc)
+                parts.append((type(record), record.ticker, head + buf[start:cursor]))
+            return parts
+        except Exception:  # any surprise in untrusted bytes: the reference decoder judges
+            return None
+
+    def _elements(self, data: bytes) -> tuple[bytes, int, int]:
+        """The segment of a ``Batch`` message and the byte range of its Record elements."""
         buf, at, dw, pc = _root(data)
         if dw != 0 or pc != 1:
             raise NotFast
@@ -145,19 +184,22 @@ class Reader:
         n = tag_lo >> 2
         if tag_lo & 3 or tag_dw != 1 or tag_pc != 1 or 2 * n != hi >> 3:
             raise NotFast
-        cursor = tag + 8 + 16 * n
+        return buf, tag + 8, tag + 8 + 16 * n
+
+    def _batch(self, data: bytes) -> list[AnyRecord]:
+        buf, elements, cursor = self._elements(data)
         member, size, unpack_raw, new_raw = self._member, len(buf), _RAW.unpack_from, _new_raw
         records: list[AnyRecord] = []
         append = records.append
-        pointer = tag + 16
-        for which, lo, dw, pc in _ELEMENT.iter_unpack(memoryview(buf)[tag + 8:cursor]):
+        pointer = elements - 8  # the position of each element's pointer word
+        for which, lo, dw, pc in _ELEMENT.iter_unpack(memoryview(buf)[elements:cursor]):
             pointer += 16
             if which != 4 or dw != 5 or pc != 3:
-                record, cursor = member(buf, which, lo, dw, pc, pointer - 16, cursor)
+                record, cursor = member(buf, which, lo, dw, pc, pointer, cursor)
                 append(record)
                 continue
             # A RawFrame (the raw stream's every record), read inline: the same checks as _text.
-            at = pointer - 8 + (lo >> 2) * 8
+            at = pointer + 8 + (lo >> 2) * 8
             if lo & 3 or at < cursor:
                 raise NotFast
             recv, conn, sid, seq, frame_no, c_lo, c_hi, d_lo, d_hi, t_lo, t_hi = unpack_raw(buf, at)
