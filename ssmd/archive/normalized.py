@@ -127,6 +127,33 @@ class NormalizedArchiver:
         """Graceful stop: upload everything pending (open days stay partial)."""
         return await self.flush()
 
+    async def resume(
+        self, dates: Iterable[dt.date] | None = None, owns: Callable[[str], bool] | None = None
+    ) -> None:
+        """Take over the unfinished ticker-days of ``dates`` (default: yesterday and today, by the clock).
+
+        Call once at start, before the first :meth:`add`, with ``owns(ticker)`` true for the tickers of
+        this writer's partitions (default: all). A ticker-day whose writer died is otherwise only
+        completed if re-delivered input touches it. Loads every owned ticker-day of those dates that a
+        type-day manifest does not list as complete (a day's data files are read once).
+        """
+        if dates is None:
+            today = day_of(self.clock())
+            dates = (today - dt.timedelta(days=1), today)
+        found = await asyncio.gather(*(self._unfinished(kind, date) for date in dates for kind in TYPE_NAMES))
+        wanted = {(t, d) for part in found for t, d in part if owns is None or owns(t)}
+        await asyncio.gather(*(self._ticker_day(t, d) for t, d in sorted(wanted)))
+
+    async def _unfinished(self, kind: str, date: dt.date) -> set[tuple[str, dt.date]]:
+        prefix = names.normalized_prefix(self.env, self.feed, kind, date)
+        tickers = {i.key[len(prefix):].split("/")[0] async for i in self._files.store.list(prefix)
+                   if i.key.endswith("/data.capnp.zst")}
+        if not tickers:
+            return set()
+        index = await self._files.get_json(names.normalized_manifest_key(self.env, self.feed, kind, date))
+        entries = index.get("entries", {}) if index else {}
+        return {(t, date) for t in tickers if entries.get(t, {}).get("status") != COMPLETE}
+
     def _closed(self, date: dt.date, now: int) -> bool:
         return day_start_ns(date) + NS_PER_DAY + self.close_after_ns <= now
 

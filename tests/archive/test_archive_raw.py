@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import subprocess
@@ -86,7 +87,8 @@ async def test_write_rotate_complete_and_read_back(store: ObjectStore, tmp_path:
     assert m["quality_score"] == pytest.approx(1 - 100 / 86400, abs=1e-6)
 
     # The zstd command-line tool reads the file (it skips the metadata frame): one JSON object a line.
-    out = subprocess.run(["zstd", "-d", "-c"], input=await store.get(keys[1]), capture_output=True, check=True)
+    blob = await store.get(keys[1])
+    out = await asyncio.to_thread(subprocess.run, ["zstd", "-d", "-c"], input=blob, capture_output=True, check=True)
     lines = out.stdout.splitlines()
     assert [json.loads(x)["no"] for x in lines] == [1, 3, 6]
     assert lines[0].endswith(b',"data":' + ODD_FRAMES[0] + b"}")
@@ -118,13 +120,13 @@ async def _run_until_crash(w: RawArchiver, events: list[Event], committed: dict[
 @pytest.mark.parametrize("seed", [1, 2])
 async def test_crash_anywhere_keeps_every_frame_exactly_once(store: ObjectStore, tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
-    events = raw_events(rng, 120, 3 * NS_PER_HOUR)
+    events = raw_events(rng, 80 if store.url.startswith("file:") else 50, 3 * NS_PER_HOUR)
     clock = Clock()
     committed: dict[int, int] = {}
     crashes = 0
     while True:
         # Each incarnation may die at a random put, in the middle of a flush, like kill -9.
-        crashing = CrashingStore(store, rng.randrange(40) if crashes < 12 else None)
+        crashing = CrashingStore(store, rng.randrange(40) if crashes < 6 else None)
         w = RawArchiver(crashing, env=ENV, spool_dir=tmp_path / "spool", clock=clock, close_after=60)
         await w.resume([DAY])
         if await _run_until_crash(w, events, committed, clock, rng):
@@ -145,3 +147,18 @@ async def test_crash_anywhere_keeps_every_frame_exactly_once(store: ObjectStore,
         assert entry["status"] == meta["status"] == "complete"
         assert entry["byte_size"] == (await store.head(key)).size  # type: ignore[union-attr]
     assert names.raw_manifest_key(ENV, "kalshi", DAY).endswith("/2025/12/14/manifest.json")
+
+
+async def test_restart_completes_a_day_whose_writer_died(store: ObjectStore, tmp_path: Path) -> None:
+    clock = Clock(T0 + 10 * SEC)
+    w = RawArchiver(CrashingStore(store, puts=1), env=ENV, spool_dir=tmp_path / "spool", clock=clock)
+    await w.add([RawFrame(T0 + SEC, "trade", b"{}", 1, frame_no=1)], (0, 1))
+    with pytest.raises(Crash):
+        await w.flush()  # the hour file is in, the day manifest is not
+    clock.now = T0 + NS_PER_DAY + 2 * NS_PER_HOUR  # restarted the next day, nothing left to re-deliver
+    w = RawArchiver(store, env=ENV, spool_dir=tmp_path / "spool", clock=clock)
+    await w.resume()
+    await w.flush()
+    m = await ArchiveReader(store, env=ENV).raw_manifest(DAY)
+    assert m is not None and m["status"] == "complete" and m["condition"] == "available"
+    assert m["entries"]["trades-00.jsonl.zst"]["record_count"] == 1
