@@ -97,6 +97,7 @@ async def test_rest_auth_is_optional_for_market_data_but_checked_when_sent(sim: 
 async def test_signed_requests_are_rate_limited_with_429() -> None:
     async with Simulator(make_config()) as sim:
         assert sim.client_key is not None
+        sim.server.rest.READ_RATE = 0.1  # a full bucket (200 tokens = 20 requests) that barely refills
         statuses = []
         async with httpx.AsyncClient(base_url=sim.rest_url) as http:
             for _ in range(25):
