@@ -77,7 +77,7 @@ async def test_heartbeat_pings_carry_heartbeat_and_client_pings_get_pongs(client
             return original(frame)
 
         c.ws.protocol.recv_frame = spy  # type: ignore[method-assign]
-        await asyncio.sleep(0.45)
+        await asyncio.sleep(0.6)
         assert len(pings) >= 2 and set(pings) == {b"heartbeat"}
         latency = await asyncio.wait_for(await c.ws.ping(b"client"), 2)
         assert latency >= 0
