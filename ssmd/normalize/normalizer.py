@@ -2,18 +2,19 @@
 
 Feed it :class:`~ssmd.records.RawFrame` s of one partition in the order they were received. It keeps:
 
-- one :class:`~ssmd.normalize.book.Book` per ticker, with the connection, sid and time it last heard of it;
-- the last ``seq`` per (connection, sid). The connector shards subscriptions by partition, so every
-  sequenced frame of a sid (data and control replies alike) reaches the same partition, in order.
+- one :class:`~ssmd.normalize.book.Book` per ticker, with the connection, sid, last seq and time it last
+  heard of it.
 
-Exchange gaps: a seq that jumps forward (or a first seq other than 1) is a gap for **every** ticker on
-that sid (Kalshi's gap does not name a ticker); a delta before any snapshot, or one that drives a level
-below zero, is a gap for its ticker; a ticker that reappears on another connection had a disconnect gap
-from its last frame on the old one. Each open gap is emitted as a :class:`~ssmd.records.Gap` with
+Exchange gaps: sequence gaps are detected on the capture side, which sees a connection's whole sequence
+(:mod:`ssmd.capture.sequencer`), and arrive as ``ssmd.gap`` marker frames naming this partition's
+affected tickers; ``ssmd.disconnect`` markers name the tickers of a lost connection. A delta before any
+snapshot, or one that drives a level below zero, is a gap for its ticker; a ticker that reappears on
+another connection with no gap open had a disconnect gap from its last frame on the old one (a worker
+killed before it could say so). Each open gap is emitted as a :class:`~ssmd.records.Gap` with
 ``end_ns=None``, its books are invalid, their records are ``flagged``, and the tickers are returned for
 recovery (``Output.resync``); the next snapshot closes the gap (a second Gap record with ``end_ns``).
-Duplicate or late frames (seq not above the last) are counted and not applied: a delta applied twice
-would corrupt the book.
+A frame whose seq is not above the ticker's last on the same (connection, sid) is a duplicate or late
+frame: counted and not applied (a delta applied twice would corrupt the book).
 
 State lives in a ``MutableMapping`` (a dict, or a Faust table whose changelog makes it survive a
 restart). Touched entries are cached as objects and written back by :meth:`Normalizer.commit`, once per
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ssmd import records as r
+from ssmd.capture import markers
 from ssmd.errors import DecodeError
 from ssmd.kalshi import fixedpoint
 from ssmd.normalize import parse
@@ -42,29 +44,18 @@ class TickerState:
     connection_id: int | None = None
     sid: int | None = None
     last_ns: int = 0
+    seqs: dict[str, int] = field(default_factory=dict)  # last seq per sid on ``connection_id``
     gap_since: int | None = None  # start of the open gap, None when the book is trusted
     gap_kind: str = ""
 
     def state(self) -> dict[str, Any]:
         return {"book": self.book.state(), "conn": self.connection_id, "sid": self.sid, "last_ns": self.last_ns,
-                "gap_since": self.gap_since, "gap_kind": self.gap_kind}  # fmt: skip
+                "seqs": self.seqs, "gap_since": self.gap_since, "gap_kind": self.gap_kind}  # fmt: skip
 
     @classmethod
     def from_state(cls, s: dict[str, Any]) -> TickerState:
-        return cls(Book.from_state(s["book"]), s["conn"], s["sid"], s["last_ns"], s["gap_since"], s["gap_kind"])
-
-
-@dataclass(slots=True)
-class SidState:
-    last_seq: int = 0
-    tickers: set[str] = field(default_factory=set)
-
-    def state(self) -> dict[str, Any]:
-        return {"last_seq": self.last_seq, "tickers": sorted(self.tickers)}
-
-    @classmethod
-    def from_state(cls, s: dict[str, Any]) -> SidState:
-        return cls(s["last_seq"], set(s["tickers"]))
+        return cls(Book.from_state(s["book"]), s["conn"], s["sid"], s["last_ns"], dict(s["seqs"]), s["gap_since"],
+                   s["gap_kind"])  # fmt: skip
 
 
 @dataclass
@@ -87,7 +78,6 @@ class Normalizer:
     def __init__(self, store: MutableMapping[str, Any] | None = None) -> None:
         self.store: MutableMapping[str, Any] = {} if store is None else store
         self._tickers: dict[str, TickerState] = {}
-        self._sids: dict[str, SidState] = {}
         self._dirty: set[str] = set()
         self.counters = Counters()
 
@@ -102,22 +92,10 @@ class Normalizer:
         self._dirty.add(f"book:{name}")
         return st
 
-    def _sid(self, connection_id: int | None, sid: int) -> SidState:
-        key = f"seq:{connection_id or 0}:{sid}"
-        st = self._sids.get(key)
-        if st is None:
-            saved = self.store.get(key)
-            st = SidState.from_state(saved) if saved is not None else SidState()
-            self._sids[key] = st
-        self._dirty.add(key)
-        return st
-
     def commit(self) -> int:
         """Write every entry touched since the last commit to the store; return how many."""
         for key in self._dirty:
-            kind, _, rest = key.partition(":")
-            value = self._tickers[rest] if kind == "book" else self._sids[key]
-            self.store[key] = value.state()
+            self.store[key] = self._tickers[key.removeprefix("book:")].state()
         n = len(self._dirty)
         self._dirty.clear()
         return n
@@ -129,12 +107,15 @@ class Normalizer:
         out = Output() if out is None else out
         self.counters.frames += 1
         try:
+            if markers.is_marker(frame):
+                self._marker(markers.parse_marker(frame), out)
+                return out
             msg = parse.parse_frame(frame.data)
         except DecodeError:
             self.counters.malformed += 1  # the raw stream keeps the frame; nothing to normalize
             return out
-        h = msg.header
-        if h.sid is not None and h.seq is not None and not self._in_sequence(frame, h.sid, h.seq, out):
+        ticker = getattr(msg, "ticker", "")
+        if ticker and msg.header.seq is not None and self._duplicate(frame, ticker, msg.header.sid, msg.header.seq):
             return out
         if isinstance(msg, parse.Snapshot):
             self._snapshot(frame, msg, out)
@@ -148,18 +129,24 @@ class Normalizer:
             self.counters.other += 1
         return out
 
-    def _in_sequence(self, frame: r.RawFrame, sid: int, seq: int, out: Output) -> bool:
-        st = self._sid(frame.connection_id, sid)
-        expected = st.last_seq + 1
-        if seq < expected:
+    def _duplicate(self, frame: r.RawFrame, ticker: str, sid: int | None, seq: int) -> bool:
+        t = self.ticker(ticker)
+        if t.connection_id == frame.connection_id and seq <= t.seqs.get(str(sid), 0):
             self.counters.duplicates += 1
-            return False
-        if seq > expected:
-            self.counters.gaps += 1
-            for ticker in sorted(st.tickers):
-                self._open_gap(frame, ticker, "exchange_seq", out, sid=sid, expected=expected, got=seq)
-        st.last_seq = seq
-        return True
+            return True
+        return False
+
+    def _marker(self, m: markers.Marker, out: Output) -> None:
+        marker = r.RawFrame(m.received_ns, m.channel, b"", m.connection_id, m.sid)
+        for ticker in m.tickers:
+            if m.channel == markers.GAP:
+                self.counters.gaps += 1
+                self._open_gap(marker, ticker, "exchange_seq", out, sid=m.sid, expected=m.expected, got=m.received)
+            else:
+                t = self.ticker(ticker)
+                self._open_gap(
+                    marker, ticker, "disconnect", out, start_ns=min(t.last_ns or m.received_ns, m.received_ns)
+                )
 
     def _open_gap(
         self, frame: r.RawFrame, ticker: str, kind: r.GapKind, out: Output, *,
@@ -187,11 +174,13 @@ class Normalizer:
         t.gap_since = None
         t.gap_kind = ""
 
-    def _touch(self, frame: r.RawFrame, ticker: str, sid: int | None) -> TickerState:
+    def _touch(self, frame: r.RawFrame, ticker: str, sid: int | None, seq: int | None) -> TickerState:
         t = self.ticker(ticker)
-        if sid is not None:
-            self._sid(frame.connection_id, sid).tickers.add(ticker)
+        if t.connection_id != frame.connection_id:
+            t.seqs.clear()  # sids and seqs restart on a new connection
         t.connection_id, t.sid, t.last_ns = frame.connection_id, sid, frame.received_ns
+        if seq is not None:
+            t.seqs[str(sid)] = seq
         return t
 
     def _snapshot(self, frame: r.RawFrame, msg: parse.Snapshot, out: Output) -> None:
@@ -200,7 +189,7 @@ class Normalizer:
             # The ticker was last heard of on another connection: whatever happened in between is lost.
             self._open_gap(frame, msg.ticker, "disconnect", out, start_ns=t.last_ns)
             out.resync.discard(msg.ticker)  # this snapshot is the recovery
-        t = self._touch(frame, msg.ticker, msg.header.sid)
+        t = self._touch(frame, msg.ticker, msg.header.sid, msg.header.seq)
         t.book.snapshot(msg.yes, msg.no)
         self._close_gap(frame, msg.ticker, t, out)
         out.records.append(
@@ -213,7 +202,7 @@ class Normalizer:
         )  # fmt: skip
 
     def _delta(self, frame: r.RawFrame, msg: parse.Delta, out: Output) -> None:
-        t = self._touch(frame, msg.ticker, msg.header.sid)
+        t = self._touch(frame, msg.ticker, msg.header.sid, msg.header.seq)
         try:
             size = t.book.apply(msg.side, msg.price_e4, msg.delta_e2)
         except BookInvalid:
@@ -235,7 +224,7 @@ class Normalizer:
         )  # fmt: skip
 
     def _trade(self, frame: r.RawFrame, msg: parse.TradePrint, out: Output) -> None:
-        t = self._touch(frame, msg.ticker, msg.header.sid)
+        t = self._touch(frame, msg.ticker, msg.header.sid, msg.header.seq)
         out.records.append(
             r.Trade(
                 msg.ticker, _E4(msg.yes_price_e4), _E2(msg.count_e2), r.side_from_kalshi(msg.taker), msg.trade_id,
@@ -252,12 +241,3 @@ class Normalizer:
                 _E4(msg.settlement_e4) if msg.settlement_e4 is not None else None, msg.open_ns, msg.close_ns,
             )
         )  # fmt: skip
-
-    def disconnected(self, connection_id: int, at_ns: int, out: Output | None = None) -> Output:
-        """The connector lost ``connection_id`` at ``at_ns``: open a disconnect gap for its tickers."""
-        out = Output() if out is None else out
-        marker = r.RawFrame(at_ns, "ssmd.disconnect", b"", connection_id)
-        for name, t in list(self._tickers.items()):
-            if t.connection_id == connection_id:
-                self._open_gap(marker, name, "disconnect", out, start_ns=min(t.last_ns, at_ns) or at_ns)
-        return out

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from ssmd import records as r
+from ssmd.capture import markers
 from ssmd.normalize.normalizer import Normalizer, Output
 
 D = Decimal
@@ -38,9 +39,9 @@ class Feed:
         self.n = normalizer or Normalizer()
         self.now = 1_000
 
-    def __call__(self, data: bytes, conn: int = 7) -> Output:
+    def __call__(self, data: bytes, conn: int = 7, out: Output | None = None) -> Output:
         self.now += 1_000
-        return self.n.process(r.RawFrame(self.now, "x", data, conn))
+        return self.n.process(r.RawFrame(self.now, "x", data, conn), out)
 
 
 def books(out: Output) -> list[r.OrderBookUpdate]:
@@ -65,11 +66,14 @@ def test_snapshot_and_deltas_give_absolute_yes_levels() -> None:
     assert feed.n.ticker("A.B").book.asks() == []
 
 
-def test_seq_gap_flags_every_ticker_on_the_sid_until_its_snapshot() -> None:
+def test_seq_gap_marker_flags_its_tickers_until_their_snapshots() -> None:
     feed = Feed()
     feed(snap(1, 1, "A", [("0.10", "1.00")], []))
     feed(snap(1, 2, "B", [("0.20", "1.00")], []))
-    out = feed(delta(1, 5, "A", "yes", "0.1000", "1.00"))  # seqs 3 and 4 never came
+    # seqs 3 and 4 never came: the capture side saw the jump and says which tickers it touches
+    feed.now += 1_000
+    out = feed.n.process(markers.gap_frame(feed.now, 7, 1, 3, 5, ["A", "B"]))
+    out = feed(delta(1, 5, "A", "yes", "0.1000", "1.00"), out=out)
     opened = gaps(out)
     assert [(g.ticker, g.kind, g.expected_seq, g.received_seq, g.missing, g.end_ns) for g in opened] == [
         ("A", "exchange_seq", 3, 5, 2, None),
@@ -121,12 +125,38 @@ def test_reconnect_is_a_disconnect_gap_closed_by_the_new_snapshot() -> None:
     assert not books(out)[0].flagged
 
 
-def test_connector_reported_disconnect() -> None:
+def test_disconnect_marker_opens_gaps_from_each_tickers_last_frame() -> None:
     feed = Feed()
     feed(snap(1, 1, "A", [("0.10", "1.00")], []), conn=7)
+    last_a = feed.now
     feed(snap(2, 1, "Z", [("0.10", "1.00")], []), conn=9)
-    out = feed.n.disconnected(7, at_ns=feed.now + 500)
-    assert [(g.ticker, g.kind, g.end_ns) for g in gaps(out)] == [("A", "disconnect", None)]
+    out = feed.n.process(markers.disconnect_frame(feed.now + 500, 7, "1006", ["A"]))
+    assert [(g.ticker, g.kind, g.start_ns, g.end_ns) for g in gaps(out)] == [("A", "disconnect", last_a, None)]
+    assert out.resync == {"A"}
+
+
+def test_seq_jumps_alone_are_not_gaps_here() -> None:
+    """A partition sees a subsequence of a sid: only the capture side can call a jump a gap."""
+    feed = Feed()
+    feed(snap(1, 1, "A", [("0.10", "1.00")], []))
+    assert gaps(feed(delta(1, 9, "A", "yes", "0.1000", "1.00"))) == []
+
+
+def test_trade_and_book_sids_are_deduplicated_separately() -> None:
+    feed = Feed()
+    feed(snap(1, 1, "A", [("0.10", "1.00")], []))
+    feed(trade(2, 1, "A", "0.1000", "1.00", "yes"))
+    feed(delta(1, 2, "A", "yes", "0.1000", "1.00"))
+    assert feed(trade(2, 1, "A", "0.1000", "1.00", "yes")).records == []  # duplicate trade
+    assert feed(delta(1, 2, "A", "yes", "0.1000", "1.00")).records == []  # duplicate delta
+    assert len(feed(trade(2, 2, "A", "0.1000", "1.00", "yes")).records) == 1
+
+
+def test_malformed_marker_is_counted_not_fatal() -> None:
+    feed = Feed()
+    feed.n.process(r.RawFrame(5, markers.GAP, b"{}", 7))
+    feed.n.process(r.RawFrame(6, "ssmd.unknown", b"{}", 7))
+    assert feed.n.counters.malformed == 2
 
 
 def test_state_survives_a_restart_through_the_store() -> None:
@@ -134,14 +164,13 @@ def test_state_survives_a_restart_through_the_store() -> None:
     first = Feed(Normalizer(store))
     first(snap(1, 1, "A", [("0.10", "1.00")], [("0.80", "2.00")]))
     first(delta(1, 2, "A", "yes", "0.1000", "1.00"))
-    assert first.n.commit() == 2
+    assert first.n.commit() == 1
     store = json.loads(json.dumps(store))  # what a changelog would give back
     second = Feed(Normalizer(store))
     second.now = first.now
     (c,) = books(second(delta(1, 3, "A", "yes", "0.1000", "1.00")))
     assert not c.flagged and c.bids == (r.Level(D("0.1"), D("3")),)
-    out = second(delta(1, 5, "A", "no", "0.8000", "1.00"))
-    assert [g.expected_seq for g in gaps(out)] == [4]
+    assert second(delta(1, 3, "A", "yes", "0.1000", "1.00")).records == []  # already applied before restart
 
 
 def test_malformed_frames_are_counted_and_skipped() -> None:
