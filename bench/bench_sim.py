@@ -31,11 +31,11 @@ SIM_PROCESS = """
 import asyncio, cProfile, pstats, signal, sys
 from ssmd.sim import Simulator, SimConfig
 
-async def main(markets, profile):
+async def main(markets, profile, rate):
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     prof = cProfile.Profile() if profile else None
-    async with Simulator(SimConfig(markets=markets, rate=1e9, seed=1, heartbeat_s=10)) as sim:
+    async with Simulator(SimConfig(markets=markets, rate=rate, seed=1, heartbeat_s=10)) as sim:
         print(sim.ws_url, sim.client_key.key_id, flush=True)
         sys.stdout.write(sim.client_key.private_key.private_bytes(
             __import__("cryptography.hazmat.primitives.serialization", fromlist=["x"]).Encoding.PEM,
@@ -49,7 +49,7 @@ async def main(markets, profile):
             prof.disable()
             pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(18)
 
-asyncio.run(main(int(sys.argv[1]), sys.argv[2] == "1"))
+asyncio.run(main(int(sys.argv[1]), sys.argv[2] == "1", float(sys.argv[3])))
 """
 
 BASELINE_PROCESS = """
@@ -130,12 +130,20 @@ def py_spy_summary(collapsed: Path, top: int = 15) -> str:
     return "\n".join(rows)
 
 
-async def bench_sim(markets: int, seconds: float, profile: bool, py_spy: str | None = None) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def bench_sim(markets: int, seconds: float, profile: bool, py_spy: str | None = None,
+                    rate: float = 1e9) -> tuple[float, float]:
+    """(frames/s received, share of one core the simulator process used meanwhile)."""
     from ssmd.kalshi.auth import auth_headers, load_private_key
     from ssmd.kalshi.protocol import WS_PATH
     from ssmd.sim.model import MarketModel
 
-    proc = start(SIM_PROCESS, str(markets), "1" if profile else "0")
+    proc = start(SIM_PROCESS, str(markets), "1" if profile else "0", str(rate))
     try:
         assert proc.stdout is not None
         url, key_id = proc.stdout.readline().split()
@@ -152,11 +160,13 @@ async def bench_sim(markets: int, seconds: float, profile: bool, py_spy: str | N
             spy = await asyncio.create_subprocess_exec(
                 py_spy, "record", "--pid", str(proc.pid), "--duration", str(int(seconds) + 1), "--format", "raw",
                 "--rate", "250", "-o", str(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        rate = await count_frames(url, headers, subscribe, 1.0, seconds)
+        cpu0, t0 = cpu_seconds(proc.pid), time.perf_counter()
+        received = await count_frames(url, headers, subscribe, 1.0, seconds)
+        cpu = (cpu_seconds(proc.pid) - cpu0) / (time.perf_counter() - t0)
         if spy is not None:
             await spy.wait()
             print(py_spy_summary(out))
-        return rate
+        return received, cpu
     finally:
         proc.terminate()
         proc.wait(30)
@@ -177,14 +187,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--markets", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--paced", type=float, default=20_000.0,
+                        help="also measure the simulator's CPU share at this rate (default 20000 msg/s)")
     parser.add_argument("--profile", action="store_true", help="cProfile the simulator process (slows it)")
     parser.add_argument("--py-spy", metavar="BIN", help="sample the simulator process with this py-spy binary")
     args = parser.parse_args()
     baseline = asyncio.run(bench_baseline(args.markets, args.seconds))
-    sim = asyncio.run(bench_sim(args.markets, args.seconds, args.profile, args.py_spy))
+    sim, cpu = asyncio.run(bench_sim(args.markets, args.seconds, args.profile, args.py_spy))
+    paced, paced_cpu = asyncio.run(bench_sim(args.markets, args.seconds, False, None, args.paced))
     print(f"baseline (bare websockets server, pre-built frames): {baseline:10,.0f} frames/s")
-    print(f"simulator ({args.markets} markets, all channels):      {sim:10,.0f} frames/s")
+    print(f"simulator ({args.markets} markets, all channels), flat out: {sim:10,.0f} frames/s "
+          f"({cpu:.0%} of a core)")
     print(f"ratio simulator / baseline: {sim / baseline:.2f}")
+    print(f"simulator paced at {args.paced:,.0f} msg/s: {paced:10,.0f} frames/s received, "
+          f"{paced_cpu:.0%} of a core")
 
 
 if __name__ == "__main__":
