@@ -42,17 +42,10 @@ from ssmd.connector.selection import Selection, discover
 from ssmd.connector.shard import Counters, Shard, WsOptions
 from ssmd.connector.subscriptions import DEFAULT_MARKET_CHANNELS, Subscriptions
 from ssmd.connector.types import ConnectorStatus, EventCallback, FrameCallback, MarketsCallback, Owner
+from ssmd.partitioning import fnv1a32
 from ssmd.settings import Settings
 
 log = logging.getLogger("ssmd.connector")
-
-
-def fnv1a32(ticker: str) -> int:
-    """Default shard key: FNV-1a 32 of the ticker's UTF-8 bytes."""
-    h = 0x811C9DC5
-    for b in ticker.encode():
-        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
-    return h
 
 
 def _everything(ticker: str) -> bool:
