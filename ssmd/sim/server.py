@@ -37,6 +37,10 @@ if TYPE_CHECKING:
     from ssmd.sim.model import MarketModel
 
 log = logging.getLogger("ssmd.sim")
+# websockets logs every HTTP response and connection at INFO: one line per REST request drowns the
+# CLI's output, so its server logger starts at WARNING (lower it to see connections).
+ws_log = logging.getLogger("ssmd.sim.websockets")
+ws_log.setLevel(logging.WARNING)
 
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
             503: "Service Unavailable"}
@@ -106,7 +110,7 @@ class Server:
         overflow = self.config.faults.overflow_bytes
         self._ws = await serve(
             self._handler, self.config.host, self.config.port, process_request=self._process_request,
-            ping_interval=None, max_size=2**20, compression=None, close_timeout=2,
+            ping_interval=None, max_size=2**20, compression=None, close_timeout=2, logger=ws_log,
             # Backpressure: above the high-water mark, a flush waits for the client (lossless) unless
             # overflow_bytes asks for error 25 first, which needs the buffer to grow past it unpaused.
             write_limit=max(2**20, 4 * overflow),
