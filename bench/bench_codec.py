@@ -1,8 +1,9 @@
 """Throughput of the ssmd Cap'n Proto codec: the fast path against pycapnp (the reference), and json/msgspec.
 
-Run: ``python bench/bench_codec.py [--records N] [--batch B] [--repeat R]``. Every figure is the
-best of R runs (other processes on a shared machine only ever slow a run down), in records/s, for
-both implementations in the same process, with their ratio:
+Run: ``python bench/bench_codec.py [--records N] [--batch B] [--repeat R]``. Every figure is
+records per second of this process's CPU time (``time.process_time``, so that other processes on a
+shared machine do not count), the best of R runs, for both implementations in the same process, with
+their ratio:
 
 - raw stream: ``Batch`` messages of RawFrames (a real-sized Kalshi frame each), as the connector
   writes and the normalizer and raw archiver read them;
@@ -85,9 +86,9 @@ class Bench:
     def rate(self, n: int, run: Callable[[], object]) -> float:
         best = float("inf")
         for _ in range(self.repeat):
-            start = time.perf_counter()
+            start = time.process_time()
             run()
-            best = min(best, time.perf_counter() - start)
+            best = min(best, time.process_time() - start)
         return n / best
 
     def compare(self, name: str, records: Sequence[AnyRecord]) -> None:
@@ -112,7 +113,7 @@ class Bench:
 
     def print(self) -> None:
         width = max(len(name) for name, _, _ in self.rows)
-        print(f"{'records/s (best of ' + str(self.repeat) + ')':<{width}}  {'fast':>10}  {'pycapnp':>10}  ratio")
+        print(f"{'records per CPU second, best of ' + str(self.repeat):<{width}}  {'fast':>10}  {'pycapnp':>10}  ratio")
         for name, fast, reference in self.rows:
             if reference is None:
                 print(f"{name:<{width}}  {fast:>10,.0f}")
@@ -137,13 +138,15 @@ def main() -> None:
         bench.compare(f"  {kind}", group)
     encoded = [codec.encode_batch(records[i:i + args.batch]) for i in range(0, len(records), args.batch)]
     bench.single("normalized mix: split_batch (archivers)", len(records),
-                 lambda: [codec.split_batch(e) for e in encoded], lambda: [codec.reference_split_batch(e) for e in encoded])
+                 lambda: [codec.split_batch(e) for e in encoded],
+                 lambda: [codec.reference_split_batch(e) for e in encoded])
     bench.single("normalized mix: encode+decode, 1 record/message", len(records),
                  lambda: [codec.decode(codec.encode(r)) for r in records],
                  lambda: [codec.reference_decode(codec.reference_encode(r)) for r in records])
     dicts = [as_dict(r) for r in records]
     encoder, decoder = msgspec.json.Encoder(), msgspec.json.Decoder()
-    bench.single("json dumps+loads, 1 dict/message", len(dicts), lambda: [json.loads(json.dumps(d)) for d in dicts], None)
+    bench.single("json dumps+loads, 1 dict/message", len(dicts),
+                 lambda: [json.loads(json.dumps(d)) for d in dicts], None)
     bench.single("msgspec encode+decode, 1 dict/message", len(dicts),
                  lambda: [decoder.decode(encoder.encode(d)) for d in dicts], None)
     bench.single("record construction (validation)", len(records), lambda: make_records(len(records)), None)

@@ -33,7 +33,8 @@ def fast_batch(data: bytes) -> list[AnyRecord] | None:
 
 
 def single_segment(data: bytes) -> bool:
-    return struct.unpack_from("<I", data)[0] == 0
+    segments_minus_one: int = struct.unpack_from("<I", data)[0]
+    return segments_minus_one == 0
 
 
 def raw_frames(n: int) -> list[AnyRecord]:

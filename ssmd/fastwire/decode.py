@@ -49,6 +49,7 @@ _RECORD_HEAD = struct.Struct("<IIQH6xiHH")  # segment table, root pointer, Recor
 _PRICES = tuple(e4_to_price(i) for i in range(10_001))
 _CACHE_LIMIT = 1 << 16
 _SIZES: dict[int, Decimal] = {}
+_LEVELS: dict[tuple[float, int, int, int], Level] = {}
 
 _new_trade = unchecked_constructor(Trade)
 _new_book = unchecked_constructor(OrderBookUpdate)
@@ -57,7 +58,7 @@ _new_status = unchecked_constructor(MarketStatus)
 _new_gap = unchecked_constructor(Gap)
 _new_raw = unchecked_constructor(RawFrame)
 
-Read = Callable[[bytes, int, int, int, int], tuple[Any, int]]
+Read = Callable[[bytes, int, int, int], tuple[Any, int]]
 
 
 class NotFast(Exception):
@@ -89,22 +90,60 @@ def _target(lo: int, pointer: int, cursor: int, words: int, end: int) -> int:
     return start
 
 
-def _bytes(buf: bytes, pointer: int, lo: int, hi: int, cursor: int, nul: bool) -> tuple[bytes, int]:
-    """The content of a Text (``nul``: without its terminating NUL) or Data field, and the new cursor."""
-    if not lo and not hi:
-        return b"", cursor
-    if lo & 3 != 1 or hi & 7 != 2:
-        raise NotFast
-    n, words = hi >> 3, (hi >> 3) + 7 >> 3
-    start = _target(lo, pointer, cursor, words, len(buf))
-    if nul and (n == 0 or buf[start + n - 1]):
-        raise NotFast  # a Text must end with its NUL
-    return buf[start:start + n - nul], start + 8 * words
-
-
+# _text and _data are inlined by hand in the RawFrame loop of Reader._batch: keep the three alike.
 def _text(buf: bytes, pointer: int, lo: int, hi: int, cursor: int) -> tuple[str, int]:
-    raw, cursor = _bytes(buf, pointer, lo, hi, cursor, True)
-    return raw.decode(), cursor
+    """The Text a pointer (at byte ``pointer``, halves ``lo``, ``hi``) points to, at or after
+    ``cursor``, and the position after it."""
+    if not (lo or hi):
+        return "", cursor
+    start = pointer + 8 + (lo >> 2) * 8
+    end = start + (hi >> 3)
+    if lo & 3 != 1 or hi & 7 != 2 or start < cursor or end > len(buf) or end == start or buf[end - 1]:
+        raise NotFast  # not a byte list in bounds after the cursor, or no terminating NUL
+    return buf[start:end - 1].decode(), (end + 7) & -8
+
+
+def _data(buf: bytes, pointer: int, lo: int, hi: int, cursor: int) -> tuple[bytes, int]:
+    """As :func:`_text`, for a Data field."""
+    if not (lo or hi):
+        return b"", cursor
+    start = pointer + 8 + (lo >> 2) * 8
+    end = start + (hi >> 3)
+    if lo & 3 != 1 or hi & 7 != 2 or start < cursor or end > len(buf):
+        raise NotFast
+    return buf[start:end], (end + 7) & -8
+
+
+def _level(values: tuple[float, int, int, int]) -> Level:
+    price_f, size_u, price, size = values
+    if not price and not size and (price_f or size_u):
+        raise NotFast  # a seed-era level: the reference converts its approximate fields
+    level: Level = _new_level(_price(price), _size(size))
+    if len(_LEVELS) >= _CACHE_LIMIT:
+        _LEVELS.clear()
+    _LEVELS[values] = level
+    return level
+
+
+def _levels(buf: bytes, pointer: int, lo: int, hi: int, cursor: int) -> tuple[tuple[Level, ...], int]:
+    if not (lo or hi):
+        return (), cursor
+    tag = pointer + 8 + (lo >> 2) * 8
+    if lo & 3 != 1 or hi & 7 != 7 or tag < cursor:
+        raise NotFast
+    tag_lo, tag_dw, tag_pc = _STRUCT_POINTER.unpack_from(buf, tag)
+    n = tag_lo >> 2
+    end = tag + 8 + 32 * n
+    if tag_lo & 3 or tag_dw != 4 or tag_pc or 4 * n != hi >> 3 or end > len(buf):
+        raise NotFast
+    if n == 1:
+        values = _LEVEL.unpack_from(buf, tag + 8)
+        return (_LEVELS.get(values) or _level(values),), end
+    if n == 0:
+        return (), end
+    # Books repeat the same levels all day: the cache skips validating and building them again.
+    get = _LEVELS.get
+    return tuple([get(values) or _level(values) for values in _LEVEL.iter_unpack(memoryview(buf)[tag + 8:end])]), end
 
 
 class Reader:
@@ -188,20 +227,20 @@ class Reader:
 
     def _batch(self, data: bytes) -> list[AnyRecord]:
         buf, elements, cursor = self._elements(data)
-        member, size, unpack_raw, new_raw = self._member, len(buf), _RAW.unpack_from, _new_raw
+        members, size, unpack_raw, new_raw = self._members, len(buf), _RAW.unpack_from, _new_raw
         records: list[AnyRecord] = []
         append = records.append
         pointer = elements - 8  # the position of each element's pointer word
         for which, lo, dw, pc in _ELEMENT.iter_unpack(memoryview(buf)[elements:cursor]):
             pointer += 16
-            if which != 4 or dw != 5 or pc != 3:
-                record, cursor = member(buf, which, lo, dw, pc, pointer, cursor)
-                append(record)
-                continue
-            # A RawFrame (the raw stream's every record), read inline: the same checks as _text.
             at = pointer + 8 + (lo >> 2) * 8
             if lo & 3 or at < cursor:
-                raise NotFast
+                raise NotFast  # not a struct pointer, or an object before the ones already read
+            if which != 4 or dw != 5 or pc != 3:
+                record, cursor = members[which](buf, at, dw, pc)
+                append(record)
+                continue
+            # A RawFrame (every record of the raw stream), read inline: _text and _data by hand.
             recv, conn, sid, seq, frame_no, c_lo, c_hi, d_lo, d_hi, t_lo, t_hi = unpack_raw(buf, at)
             cursor = at + 64
             channel = ticker = ""
@@ -232,41 +271,47 @@ class Reader:
 
     def _member(self, buf: bytes, which: int, lo: int, dw: int, pc: int, pointer: int,
                 cursor: int) -> tuple[AnyRecord, int]:
-        if lo & 3 or not (lo or dw or pc):
-            raise NotFast  # not a struct pointer, or a null member (the reference reads its defaults)
-        at = _target(lo, pointer, cursor, dw + pc, len(buf))
+        at = pointer + 8 + (lo >> 2) * 8
+        if lo & 3 or at < cursor:
+            raise NotFast
         record: AnyRecord
-        record, cursor = self._members[which](buf, at, dw, pc, at + 8 * (dw + pc))
+        record, cursor = self._members[which](buf, at, dw, pc)
         return record, cursor
 
-    def _raw(self, buf: bytes, at: int, dw: int, pc: int, cursor: int) -> tuple[RawFrame, int]:
+    # Each member reader reads the struct at byte ``at`` (its section sizes ``dw``, ``pc`` must be
+    # this schema's: a null member or another version goes to the reference) and the objects it
+    # points to, which must follow it; it returns the record and the position after its objects.
+    # unpack_from raises struct.error for a struct past the end of the segment.
+
+    def _raw(self, buf: bytes, at: int, dw: int, pc: int) -> tuple[RawFrame, int]:
         if dw != 5 or pc != 3:
             raise NotFast
         recv, conn, sid, seq, frame_no, c_lo, c_hi, d_lo, d_hi, t_lo, t_hi = _RAW.unpack_from(buf, at)
-        channel, cursor = _text(buf, at + 40, c_lo, c_hi, cursor)
-        data, cursor = _bytes(buf, at + 48, d_lo, d_hi, cursor, False)
+        channel, cursor = _text(buf, at + 40, c_lo, c_hi, at + 64)
+        data, cursor = _data(buf, at + 48, d_lo, d_hi, cursor)
         ticker, cursor = _text(buf, at + 56, t_lo, t_hi, cursor)
         return _new_raw(recv, channel, data, conn or None, sid or None, seq or None, ticker, frame_no or None), cursor
 
-    def _trade(self, buf: bytes, at: int, dw: int, pc: int, cursor: int) -> tuple[Trade, int]:
+    def _trade(self, buf: bytes, at: int, dw: int, pc: int) -> tuple[Trade, int]:
         if dw != 10 or pc != 2:
             raise NotFast
         (ts, _, size, side, flags, yes, _, count, recv, sid, seq, conn, k_lo, k_hi, i_lo,
          i_hi) = _TRADE.unpack_from(buf, at)
         if count == 0 and size:
             raise NotFast  # a seed-era writer's approximate fields: the reference converts them
-        ticker, cursor = _text(buf, at + 80, k_lo, k_hi, cursor)
+        ticker, cursor = _text(buf, at + 80, k_lo, k_hi, at + 96)
         trade_id, cursor = _text(buf, at + 88, i_lo, i_hi, cursor)
-        if not ticker:
+        if not ticker or not 0 <= yes <= 10_000:
             raise NotFast
-        return _new_trade(ticker, _price(yes), _size(count), self._sides[side], trade_id, recv, ts or None,
-                          sid or None, seq or None, conn or None, bool(flags & 1), bool(flags & 2)), cursor
+        return _new_trade(ticker, _PRICES[yes], _SIZES.get(count) or _size(count), self._sides[side], trade_id, recv,
+                          ts or None, sid or None, seq or None, conn or None, bool(flags & 1),
+                          bool(flags & 2)), cursor
 
-    def _book(self, buf: bytes, at: int, dw: int, pc: int, cursor: int) -> tuple[OrderBookUpdate, int]:
+    def _book(self, buf: bytes, at: int, dw: int, pc: int) -> tuple[OrderBookUpdate, int]:
         if dw != 6 or pc != 3:
             raise NotFast
         ts, kind, flags, recv, sid, seq, conn, k_lo, k_hi, b_lo, b_hi, a_lo, a_hi = _BOOK.unpack_from(buf, at)
-        ticker, cursor = _text(buf, at + 48, k_lo, k_hi, cursor)
+        ticker, cursor = _text(buf, at + 48, k_lo, k_hi, at + 72)
         bids, cursor = _levels(buf, at + 56, b_lo, b_hi, cursor)
         asks, cursor = _levels(buf, at + 64, a_lo, a_hi, cursor)
         if not ticker:
@@ -274,12 +319,12 @@ class Reader:
         return _new_book(ticker, self._book_kinds[kind], bids, asks, recv, ts or None, sid or None, seq or None,
                          conn or None, bool(flags & 1)), cursor
 
-    def _status(self, buf: bytes, at: int, dw: int, pc: int, cursor: int) -> tuple[MarketStatus, int]:
+    def _status(self, buf: bytes, at: int, dw: int, pc: int) -> tuple[MarketStatus, int]:
         if dw != 9 or pc != 3:
             raise NotFast
         (ts, status, recv, sid, seq, conn, settlement, open_ns, close_ns, k_lo, k_hi, e_lo, e_hi, r_lo,
          r_hi) = _STATUS.unpack_from(buf, at)
-        ticker, cursor = _text(buf, at + 72, k_lo, k_hi, cursor)
+        ticker, cursor = _text(buf, at + 72, k_lo, k_hi, at + 96)
         event, cursor = _text(buf, at + 80, e_lo, e_hi, cursor)
         result, cursor = _text(buf, at + 88, r_lo, r_hi, cursor)
         settlement ^= layout.SETTLEMENT_DEFAULT
@@ -291,35 +336,17 @@ class Reader:
         return _new_status(ticker, name, recv, ts or None, sid or None, seq or None, conn or None, event, result,
                            value, open_ns or None, close_ns or None), cursor
 
-    def _gap(self, buf: bytes, at: int, dw: int, pc: int, cursor: int) -> tuple[Gap, int]:
+    def _gap(self, buf: bytes, at: int, dw: int, pc: int) -> tuple[Gap, int]:
         if dw != 9 or pc != 2:
             raise NotFast
         (kind, start, end, recv, conn, sid, expected, received, missing, k_lo, k_hi, s_lo,
          s_hi) = _GAP.unpack_from(buf, at)
-        ticker, cursor = _text(buf, at + 72, k_lo, k_hi, cursor)
+        ticker, cursor = _text(buf, at + 72, k_lo, k_hi, at + 88)
         stream, cursor = _text(buf, at + 80, s_lo, s_hi, cursor)
         if end and end < start:
             raise NotFast
         return _new_gap(ticker, self._gap_kinds[kind], start, recv, end or None, conn or None, sid or None,
                         expected or None, received or None, missing, stream), cursor
-
-
-def _levels(buf: bytes, pointer: int, lo: int, hi: int, cursor: int) -> tuple[tuple[Level, ...], int]:
-    if not lo and not hi:
-        return (), cursor
-    if lo & 3 != 1 or hi & 7 != 7:
-        raise NotFast
-    tag = _target(lo, pointer, cursor, 1 + (hi >> 3), len(buf))
-    tag_lo, tag_dw, tag_pc = _STRUCT_POINTER.unpack_from(buf, tag)
-    n = tag_lo >> 2
-    if tag_lo & 3 or tag_dw != 4 or tag_pc != 0 or 4 * n != hi >> 3:
-        raise NotFast
-    levels = []
-    for price_f, size_u, price, size in _LEVEL.iter_unpack(memoryview(buf)[tag + 8:tag + 8 + 32 * n]):
-        if not price and not size and (price_f or size_u):
-            raise NotFast  # a seed-era level: the reference converts its approximate fields
-        levels.append(_new_level(_price(price), _size(size)))
-    return tuple(levels), tag + 8 + 32 * n
 
 
 def _root(data: bytes) -> tuple[bytes, int, int, int]:

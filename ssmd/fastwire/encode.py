@@ -23,7 +23,17 @@ from decimal import Decimal
 from typing import Any
 
 from ssmd.fastwire import layout
-from ssmd.records import AnyRecord, Gap, MarketStatus, OrderBookUpdate, RawFrame, Trade, price_to_e4, size_to_e2
+from ssmd.records import (
+    AnyRecord,
+    Gap,
+    Level,
+    MarketStatus,
+    OrderBookUpdate,
+    RawFrame,
+    Trade,
+    price_to_e4,
+    size_to_e2,
+)
 
 _U32_MAX = (1 << 32) - 1
 _MAX_WORDS = 1 << 29  # a pointer's 30-bit signed word offset must reach every object
@@ -36,12 +46,16 @@ _PACK_BOOK = struct.Struct(layout.BOOK.fmt + "QQQ").pack
 _PACK_STATUS = struct.Struct(layout.STATUS.fmt + "QQQ").pack
 _PACK_GAP = struct.Struct(layout.GAP.fmt + "QQ").pack
 _PACK_RAW = struct.Struct(layout.RAW.fmt + "QQQ").pack
+_PACK_LEVEL = struct.Struct(layout.LEVEL.fmt).pack
+_PACK_TAG = struct.Struct("<Q").pack
 _PACK_RECORD = struct.Struct("<IIQQQ").pack  # segment table, root pointer, Record data word and pointer
 
 # Each member struct pointer's high half: data words | pointer count << 16.
 _HI = {name: (lay.data_words | len(lay.pointers) << 16) << 32 for name, lay in layout.LAYOUTS.items()}
+_RAW_HI = _HI["RawFrame"]
 _E4: dict[Decimal, int] = {}
 _E2: dict[Decimal, int] = {}
+_LEVELS: dict[tuple[Decimal, Decimal], bytes] = {}
 
 Write = Callable[[Any, int, list[bytes]], int]
 
@@ -83,9 +97,27 @@ def _texts(values: tuple[str, ...], pointer: int, tail: int, out: list[bytes]) -
     return words, tail
 
 
-@functools.lru_cache(maxsize=64)
-def _levels_struct(count: int) -> struct.Struct:
-    return struct.Struct("<Q" + layout.LEVEL.fmt[1:] * count)
+def _data(value: bytes, pointer: int, tail: int, out: list[bytes]) -> tuple[int, int]:
+    if not (n := len(value)):
+        return 0, tail
+    out.append(value)
+    out.append(_ZEROS[-n & 7])
+    return (tail - pointer - 1) << 2 | 1 | _TEXT | n << 35, tail + ((n + 7) >> 3)
+
+
+@functools.lru_cache(maxsize=256)
+def _level_tag(count: int) -> bytes:
+    return _PACK_TAG(count << 2 | 4 << 32)  # a composite list tag: count elements of 4 data words
+
+
+def _level(key: tuple[Decimal, Decimal]) -> bytes:
+    # Books repeat the same levels all day: the cache skips converting and packing them again.
+    price, size = _e4(key[0]), _e2(key[1])
+    packed = _PACK_LEVEL(price / 10_000, min(size // 100, _U32_MAX), price, size)
+    if len(_LEVELS) >= _CACHE_LIMIT:
+        _LEVELS.clear()
+    _LEVELS[key] = packed
+    return packed
 
 
 class Writer:
@@ -106,14 +138,45 @@ class Writer:
         """A ``Batch`` message of ``records``; KeyError for a value that is not a record."""
         n = len(records)
         out = [b""]
+        append = out.append
         pointers = [0] * (2 * n)
-        members = self._members
+        members, pack_raw, zeros = self._members, _PACK_RAW, _ZEROS
         at = 3 + 2 * n  # root pointer, Batch struct, list tag, then two words per Record element
-        for i, record in enumerate(records):
-            which, hi, write = members[type(record)]
-            pointers[2 * i] = which
-            pointers[2 * i + 1] = (at - 5 - 2 * i) << 2 | hi
-            at = write(record, at, out)
+        for i, r in enumerate(records):
+            if type(r) is not RawFrame:
+                which, hi, write = members[type(r)]
+                pointers[2 * i] = which
+                pointers[2 * i + 1] = (at - 5 - 2 * i) << 2 | hi
+                at = write(r, at, out)
+                continue
+            # A RawFrame (every record of the raw stream), written inline: _raw by hand.
+            pointers[2 * i] = 4
+            pointers[2 * i + 1] = (at - 5 - 2 * i) << 2 | _RAW_HI
+            channel, data, ticker = r.channel.encode(), r.data, r.ticker.encode()
+            nc, nd, nt = len(channel), len(data), len(ticker)
+            tail = at + 8
+            p_channel = p_data = p_ticker = 0
+            if nc:
+                p_channel = (tail - at - 6) << 2 | 1 | _TEXT | (nc + 1) << 35
+                tail += (nc + 8) >> 3
+            if nd:
+                p_data = (tail - at - 7) << 2 | 1 | _TEXT | nd << 35
+                tail += (nd + 7) >> 3
+            if nt:
+                p_ticker = (tail - at - 8) << 2 | 1 | _TEXT | (nt + 1) << 35
+                tail += (nt + 8) >> 3
+            append(pack_raw(r.received_ns, r.connection_id or 0, r.sid or 0, r.seq or 0, r.frame_no or 0,
+                            p_channel, p_data, p_ticker))
+            if nc:
+                append(channel)
+                append(zeros[8 - (nc & 7)])
+            if nd:
+                append(data)
+                append(zeros[-nd & 7])
+            if nt:
+                append(ticker)
+                append(zeros[8 - (nt & 7)])
+            at = tail
         _check_size(at)
         out[0] = struct.pack(f"<IIQQQ{2 * n}Q", 0, at, 1 << 48, 1 | (7 | 2 * n << 3) << 32, n << 2 | 0x10001 << 32,
                              *pointers)
@@ -129,36 +192,35 @@ class Writer:
         return b"".join(out)
 
     def _raw(self, r: RawFrame, at: int, out: list[bytes]) -> int:
-        channel, data, ticker = r.channel.encode(), r.data, r.ticker.encode()
-        tail = at + 8
-        p_channel = p_data = p_ticker = 0
         head = len(out)
         out.append(b"")
-        if n := len(channel):
-            p_channel = (tail - at - 6) << 2 | 1 | _TEXT | (n + 1) << 35
-            out += (channel, _ZEROS[8 - (n & 7)])
-            tail += (n + 8) >> 3
-        if n := len(data):
-            p_data = (tail - at - 7) << 2 | 1 | _TEXT | n << 35
-            out += (data, _ZEROS[-n & 7])
-            tail += (n + 7) >> 3
-        if n := len(ticker):
-            p_ticker = (tail - at - 8) << 2 | 1 | _TEXT | (n + 1) << 35
-            out += (ticker, _ZEROS[8 - (n & 7)])
-            tail += (n + 8) >> 3
+        (p_channel,), tail = _texts((r.channel,), at + 5, at + 8, out)
+        p_data, tail = _data(r.data, at + 6, tail, out)
+        (p_ticker,), tail = _texts((r.ticker,), at + 7, tail, out)
         out[head] = _PACK_RAW(r.received_ns, r.connection_id or 0, r.sid or 0, r.seq or 0, r.frame_no or 0,
                               p_channel, p_data, p_ticker)
         return tail
 
     def _trade(self, r: Trade, at: int, out: list[bytes]) -> int:
-        yes, count = _e4(r.yes_price), _e2(r.count)
-        head = len(out)
-        out.append(b"")
-        (p_ticker, p_trade), tail = _texts((r.ticker, r.trade_id), at + 10, at + 12, out)
-        out[head] = _PACK_TRADE(
+        yes, count = _E4.get(r.yes_price) or _e4(r.yes_price), _E2.get(r.count) or _e2(r.count)
+        ticker, trade_id = r.ticker.encode(), r.trade_id.encode()
+        nk, ni = len(ticker), len(trade_id)
+        tail = at + 12
+        p_ticker = p_trade = 0
+        if nk:
+            p_ticker = (tail - at - 11) << 2 | 1 | _TEXT | (nk + 1) << 35
+            tail += (nk + 8) >> 3
+        if ni:
+            p_trade = (tail - at - 12) << 2 | 1 | _TEXT | (ni + 1) << 35
+            tail += (ni + 8) >> 3
+        out.append(_PACK_TRADE(
             r.exchange_ns or 0, yes / 10_000, min(count // 100, _U32_MAX), self._sides[r.taker_side],
             r.flagged | r.block_trade << 1, yes, 10_000 - yes, count, r.received_ns, r.sid or 0, r.seq or 0,
-            r.connection_id or 0, p_ticker, p_trade)
+            r.connection_id or 0, p_ticker, p_trade))
+        if nk:
+            out += (ticker, _ZEROS[8 - (nk & 7)])
+        if ni:
+            out += (trade_id, _ZEROS[8 - (ni & 7)])
         return tail
 
     def _book(self, r: OrderBookUpdate, at: int, out: list[bytes]) -> int:
@@ -172,14 +234,14 @@ class Writer:
         return tail
 
     @staticmethod
-    def _levels(levels: Sequence[Any], pointer: int, tail: int, out: list[bytes]) -> tuple[int, int]:
+    def _levels(levels: Sequence[Level], pointer: int, tail: int, out: list[bytes]) -> tuple[int, int]:
         # A composite list even when empty (a tag word and no elements), as the reference writer does.
         n = len(levels)
-        values: list[float | int] = [n << 2 | 4 << 32]  # tag: n elements of 4 data words, 0 pointers
+        out.append(_level_tag(n))
+        get = _LEVELS.get
         for level in levels:
-            price, size = _e4(level.price), _e2(level.size)
-            values += (price / 10_000, min(size // 100, _U32_MAX), price, size)
-        out.append(_levels_struct(n).pack(*values))
+            key = (level.price, level.size)
+            out.append(get(key) or _level(key))
         return (tail - pointer - 1) << 2 | 1 | (7 | 4 * n << 3) << 32, tail + 1 + 4 * n
 
     def _status(self, r: MarketStatus, at: int, out: list[bytes]) -> int:
