@@ -25,10 +25,10 @@ COMMANDS: dict[str, str] = {
     "demo": "ssmd.commands.demo",
     "dev": "ssmd.commands.dev",
     "env": "ssmd.commands.env",
+    "worker": "ssmd.commands.worker",
 }
 
 PENDING: dict[str, tuple[str, int | None]] = {
-    "worker": ("run ssmd's stream agents (connector, normalizer, archivers, snapshotter)", 5),
     "gateway": ("serve clients: WebSocket stream, REST and the stats page", None),
     "replay": ("replay recorded history from JetStream", None),
     "archive": ("read the archive: ls, cat, rebuild", 6),

@@ -92,6 +92,11 @@ class Normalizer:
         self._dirty.add(f"book:{name}")
         return st
 
+    def forget(self) -> None:
+        """Drop cached state (after partitions are revoked, the table is the truth); commit first."""
+        self._tickers.clear()
+        self._dirty.clear()
+
     def commit(self) -> int:
         """Write every entry touched since the last commit to the store; return how many."""
         for key in self._dirty:

@@ -1,0 +1,174 @@
+"""The connector agent: Kalshi frames onto the raw stream, byte for byte, batched per partition.
+
+A :class:`Capture` service runs in every worker that has the ``connector`` agent. It owns a
+:class:`~ssmd.connector.Connector` and, for every frame the exchange sends:
+
+1. reads its envelope cheaply (type, sid, seq, market) and checks the sequence of its
+   (connection, sid) (:class:`~ssmd.capture.sequencer.Sequencer`): a gap becomes an ``ssmd.gap`` marker
+   on each affected ticker's partition, and a ``get_snapshot`` for just those tickers;
+2. wraps it in a :class:`~ssmd.records.RawFrame` (receive time, connection id, per-connection frame
+   number) and queues it on its ticker's partition (control frames, which name no market, on partition
+   0) in the :class:`~ssmd.capture.batcher.Batcher`, which publishes group-committed ``Batch`` events.
+
+A closed connection becomes ``ssmd.disconnect`` markers for the tickers it carried. Malformed and unknown
+frames are kept like any other (they are data).
+
+Ownership follows the partitions: when the worker also runs the normalizer, it captures exactly the
+markets whose partition of the raw topic it is assigned (re-checked every second), so adding a worker
+spreads the capture and a dead worker's markets move to the survivor that inherits its partitions. A
+worker without the normalizer captures every selected market.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from mode import Service
+
+from ssmd import codec
+from ssmd.capture import markers
+from ssmd.capture.batcher import Batcher
+from ssmd.capture.headers import seq_of, type_of
+from ssmd.capture.sequencer import SeqGap, Sequencer
+from ssmd.partitioning import partition_for
+from ssmd.records import RawFrame
+
+if TYPE_CHECKING:
+    from ssmd.app import AppContext
+    from ssmd.connector import ConnectionEvent, Connector
+
+log = logging.getLogger("ssmd.agents.connector")
+
+OWNERSHIP_POLL = 1.0
+
+
+class CaptureCore:
+    """The frame path without I/O: envelope, sequence check, ownership, markers, batching."""
+
+    def __init__(self, partitions: int, batcher: Batcher) -> None:
+        self.partitions = partitions
+        self.batcher = batcher
+        self.sequencer = Sequencer()
+        self.owned: frozenset[int] | None = None  # None: every partition
+        self._frame_no: dict[int, int] = {}
+        self.resync_wanted: set[str] = set()
+        self.dropped_unowned = 0
+
+    def owns(self, ticker: str) -> bool:
+        return self.owned is None or partition_for(ticker, self.partitions) in self.owned
+
+    def on_frame(self, raw: bytes, received_ns: int, connection_id: int) -> None:
+        from ssmd.connector import sid_of, ticker_of
+
+        ticker, sid, seq = ticker_of(raw), sid_of(raw), seq_of(raw)
+        gap = self.sequencer.observe(connection_id, sid, seq, ticker)
+        if gap is not None:
+            self._gap(gap, received_ns)
+        if ticker is not None and not self.owns(ticker):
+            self.dropped_unowned += 1
+            return
+        n = self._frame_no.get(connection_id, 0) + 1
+        self._frame_no[connection_id] = n
+        frame = RawFrame(received_ns, type_of(raw), raw, connection_id, sid or None, seq or None, ticker or "", n)
+        self.batcher.add(partition_for(ticker, self.partitions) if ticker else 0, frame)
+
+    def _gap(self, gap: SeqGap, received_ns: int) -> None:
+        log.warning("seq gap on connection %d sid %d: expected %d, got %d (%d markets)",
+                    gap.connection_id, gap.sid, gap.expected, gap.received, len(gap.tickers))  # fmt: skip
+        for p, tickers in self._by_partition(gap.tickers).items():
+            frame = markers.gap_frame(received_ns, gap.connection_id, gap.sid, gap.expected, gap.received, tickers)
+            self.batcher.add(p, frame)
+        self.resync_wanted |= {t for t in gap.tickers if self.owns(t)}
+
+    def on_closed(self, connection_id: int, at_ns: int, reason: str) -> None:
+        tickers = self.sequencer.tickers_of(connection_id)
+        for p, group in self._by_partition(tickers).items():
+            self.batcher.add(p, markers.disconnect_frame(at_ns, connection_id, reason, group))
+        self.sequencer.forget(connection_id)
+        self._frame_no.pop(connection_id, None)
+
+    def _by_partition(self, tickers: frozenset[str]) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for t in tickers:
+            if self.owns(t):
+                out.setdefault(partition_for(t, self.partitions), []).append(t)
+        return out
+
+
+def install(ctx: AppContext) -> None:
+    app, raw_topic = ctx.app, ctx.raw
+
+    async def send(partition: int, frames: list[RawFrame]) -> None:
+        fut = await raw_topic.send(value=codec.encode_batch(frames), partition=partition)
+        await fut
+
+    class Capture(Service):
+        """Runs the connector and the batcher for the app's lifetime."""
+
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(**kw)
+            self.batcher = Batcher(send, on_pressure=self._pressure)
+            self.core = CaptureCore(ctx.partitions, self.batcher)
+            self.connector: Connector | None = None
+            ctx.services["capture"] = self
+
+        def _pressure(self, on: bool) -> None:
+            if self.connector is not None:
+                (self.connector.pause_reading if on else self.connector.resume_reading)()
+
+        def _event(self, ev: ConnectionEvent) -> None:
+            if ev.kind == "close":
+                self.core.on_closed(ev.connection_id, ev.at_ns or time.time_ns(), ev.reason)
+
+        async def on_start(self) -> None:
+            from ssmd.connector import Connector, ConnectorOptions
+
+            self.core.owned = self._assigned()
+            options = ConnectorOptions(shard_key=lambda t: partition_for(t, ctx.partitions))
+            self.connector = Connector(ctx.settings, self.core.on_frame, options=options,
+                                       owns=self.core.owns, on_event=self._event)  # fmt: skip
+            await self.connector.start()
+
+        def _assigned(self) -> frozenset[int] | None:
+            if "normalizer" not in ctx.agents:
+                return None
+            name = raw_topic.get_topic_name()
+            return frozenset(tp.partition for tp in app.consumer.assignment() if tp.topic == name)
+
+        @Service.task
+        async def _follow_partitions(self) -> None:
+            while not self.should_stop:
+                await self.sleep(OWNERSHIP_POLL)
+                owned = self._assigned()
+                if owned != self.core.owned and self.connector is not None:
+                    log.info("capturing partitions %s", sorted(owned) if owned is not None else "all")
+                    self.core.owned = owned
+                    self.connector.set_owner(self.core.owns)
+
+        @Service.task
+        async def _resync(self) -> None:
+            while not self.should_stop:
+                await self.sleep(0.05)
+                if self.core.resync_wanted and self.connector is not None:
+                    tickers, self.core.resync_wanted = self.core.resync_wanted, set()
+                    await self.connector.resync(tickers)
+
+        def resync(self, tickers: set[str]) -> None:
+            """Ask for fresh snapshots of ``tickers`` (those this worker captures)."""
+            self.core.resync_wanted |= {t for t in tickers if self.core.owns(t)}
+
+        async def on_stop(self) -> None:
+            # Order matters: stop reading the exchange, then deliver what was read, then give up.
+            if self.connector is not None:
+                await self.connector.stop()
+            try:
+                async with asyncio.timeout(10):
+                    await self.batcher.drain()
+            except TimeoutError:
+                log.error("stopping with %d raw frames not acknowledged", self.batcher.buffered)
+            await self.batcher.close()
+
+    app.service(Capture)

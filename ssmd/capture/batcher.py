@@ -1,0 +1,107 @@
+"""Per-partition batching of raw frames with group commit.
+
+Frames are appended synchronously (from the connector's receive callback) to their partition's
+buffer. A partition's buffer is sent as one batch as soon as the partition has no batch in flight, so
+at low rates each frame goes out at once, and under load the frames that arrive while a batch waits for
+its acknowledgement go out together in the next one (group commit: throughput grows with load, latency
+stays one round trip). A batch holds at most ``max_batch`` frames.
+
+When more than ``high_water`` frames are buffered in total, ``on_pressure(True)`` asks the producer to
+stop reading (the connector pauses its sockets, losing nothing); below ``high_water / 2`` it is resumed.
+
+Contract of ``send(partition, frames)``: return once the batch is durably acknowledged, or raise. A
+failed batch is put back at the head of its buffer and retried, so frames are never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from ssmd.records import RawFrame
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[int, list[RawFrame]], Awaitable[None]]
+
+
+class Batcher:
+    def __init__(self, send: Send, *, max_batch: int = 1000, high_water: int = 200_000,
+                 on_pressure: Callable[[bool], None] | None = None, retry_delay: float = 0.5) -> None:  # fmt: skip
+        self._send = send
+        self.max_batch = max_batch
+        self.high_water = high_water
+        self._on_pressure = on_pressure
+        self._retry_delay = retry_delay
+        self._buffers: dict[int, list[RawFrame]] = {}
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._buffered = 0
+        self._paused = False
+        self._closed = False
+        self.batches_sent = 0
+        self.frames_sent = 0
+        self.send_errors = 0
+
+    @property
+    def buffered(self) -> int:
+        return self._buffered
+
+    def add(self, partition: int, frame: RawFrame) -> None:
+        """Queue a frame (never blocks); sends at once if the partition is idle."""
+        self._buffers.setdefault(partition, []).append(frame)
+        self._buffered += 1
+        if self._buffered > self.high_water and not self._paused and self._on_pressure is not None:
+            self._paused = True
+            self._on_pressure(True)
+        if partition not in self._inflight and not self._closed:
+            self._start(partition)
+
+    def _start(self, partition: int) -> None:
+        buf = self._buffers.get(partition)
+        if not buf:
+            return
+        batch, self._buffers[partition] = buf[: self.max_batch], buf[self.max_batch :]
+        task = asyncio.get_running_loop().create_task(self._deliver(partition, batch))
+        self._inflight[partition] = task
+
+    async def _deliver(self, partition: int, batch: list[RawFrame]) -> None:
+        while True:
+            try:
+                await self._send(partition, batch)
+                break
+            except asyncio.CancelledError:
+                self._buffers[partition] = batch + self._buffers.get(partition, [])
+                raise
+            except Exception as e:
+                self.send_errors += 1
+                log.warning("raw batch to partition %d failed (%s); retrying", partition, e)
+                await asyncio.sleep(self._retry_delay)
+        self.batches_sent += 1
+        self.frames_sent += len(batch)
+        self._buffered -= len(batch)
+        del self._inflight[partition]
+        if self._paused and self._buffered < self.high_water // 2 and self._on_pressure is not None:
+            self._paused = False
+            self._on_pressure(False)
+        if not self._closed:
+            self._start(partition)
+
+    async def drain(self) -> None:
+        """Send everything buffered and wait until it is acknowledged (bound it with asyncio.timeout)."""
+        while self._buffered:
+            for p in list(self._buffers):
+                if p not in self._inflight:
+                    self._start(p)
+            pending = list(self._inflight.values())
+            if not pending:
+                break
+            await asyncio.wait(pending)
+
+    async def close(self) -> None:
+        """Stop sending; cancel batches in flight (their frames stay buffered, counted as lost)."""
+        self._closed = True
+        for task in list(self._inflight.values()):
+            task.cancel()
+        await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+        self._inflight.clear()

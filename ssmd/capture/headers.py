@@ -1,0 +1,40 @@
+"""The envelope facts of a raw Kalshi frame (type, seq), read by scanning bytes, for the hot path.
+
+Kalshi frames are JSON objects whose envelope keys (``type``, ``sid``, ``seq``) are plain. A scan finds
+them ~10x faster than a decode. :func:`ssmd.connector.frames.sid_of` and ``ticker_of`` cover the sid
+and the market. A frame the scan cannot read yields ``None``; it is still kept as raw data.
+"""
+
+from __future__ import annotations
+
+_TYPE = b'"type":"'
+_SEQ = b'"seq":'
+
+
+def type_of(raw: bytes) -> str:
+    """The frame's ``type`` ("" if none can be found)."""
+    i = raw.find(_TYPE)
+    if i < 0:
+        return ""
+    start = i + len(_TYPE)
+    end = raw.find(b'"', start)
+    return raw[start:end].decode("utf-8", "replace") if end > start else ""
+
+
+def seq_of(raw: bytes) -> int | None:
+    """The frame's envelope ``seq``, or None (unsequenced frames: ticker, subscribed, ...).
+
+    The envelope's ``seq`` comes before ``msg`` in every frame Kalshi sends; a ``"seq":`` inside ``msg``
+    (no such field exists today) would only be found after the envelope's.
+    """
+    i = raw.find(_SEQ)
+    if i < 0:
+        return None
+    msg_at = raw.find(b'"msg":')
+    if 0 <= msg_at < i:
+        return None
+    start = end = i + len(_SEQ)
+    n = len(raw)
+    while end < n and 0x30 <= raw[end] <= 0x39:
+        end += 1
+    return int(raw[start:end]) if end > start else None
