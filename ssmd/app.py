@@ -94,7 +94,7 @@ def create_app(settings: Settings, agents: Iterable[str] | None = None, **faust_
     options.update(faust_options)
     Path(options["datadir"]).mkdir(parents=True, exist_ok=True)
     app = faust.App(f"ssmd-{settings.env}", **options)
-    batches = {"partitions": settings.partitions, "key_serializer": "raw", "value_serializer": "raw"}
+    batches: dict[str, Any] = {"partitions": settings.partitions, "key_serializer": "raw", "value_serializer": "raw"}
     raw = app.topic(topic_name(settings.env, "raw"), **batches)
     normalized = app.topic(topic_name(settings.env, "normalized"), **batches)
     ctx = AppContext(settings, app, raw, normalized, chosen)

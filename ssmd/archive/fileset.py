@@ -53,8 +53,12 @@ class FileSet:
             blobs = await asyncio.gather(*(self.get(k) for k in missing))
             now = self.clock()
             for key, blob in zip(missing, blobs, strict=True):
-                if key not in self.files:  # another task may have opened it while we waited
-                    path = self.spool_dir / key
+                if key in self.files:  # another task opened it while we waited
+                    continue
+                path = self.spool_dir / _spool_name(key)
+                if blob is None:
+                    self.files[key] = SpoolFile(key, path, now_ns=now)
+                else:
                     self.files[key] = await asyncio.to_thread(SpoolFile.from_object, key, path, blob, now_ns=now)
         return [self.files[k] for k in keys]
 
@@ -74,6 +78,11 @@ class FileSet:
         f = self.files.pop(key, None)
         if f is not None:
             f.discard()
+
+
+def _spool_name(key: str) -> str:
+    # One flat directory: a tree per ticker-day would cost a mkdir and an rmdir per file.
+    return key.replace("%", "%25").replace("/", "%2F")
 
 
 async def run_all(aws: Iterable[Awaitable[T]]) -> list[T]:

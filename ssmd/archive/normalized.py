@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,11 +36,17 @@ from ssmd.archive import quality
 from ssmd.archive.fileset import FileSet, run_all
 from ssmd.archive.spool import COMPLETE, Position, SpoolFile
 from ssmd.archive.timefmt import NS_PER_DAY, day_of, day_start_ns, iso_ns
+from ssmd.errors import InvalidNameError
 from ssmd.records import AnyRecord, Gap, MarketStatus, OrderBookUpdate, Trade
+
+log = logging.getLogger("ssmd.archive")
 
 SCHEMA_VERSION = names.NORMALIZED_VERSION
 TYPES: dict[type[Any], str] = {Trade: "trade", OrderBookUpdate: "orderbook", MarketStatus: "status", Gap: "gap"}
 TYPE_NAMES = tuple(TYPES.values())
+
+_Groups = dict[tuple[str, int, str], tuple[list[bytes], list[int], list[Gap]]]
+"""(ticker, day number, type) -> (encoded records, receive times, gap records) of one event."""
 
 
 @dataclass
@@ -67,43 +74,108 @@ class NormalizedArchiver:
         self._files = FileSet(store, spool_dir, level=level, clock=clock, concurrency=concurrency)
         self._days: dict[tuple[str, dt.date], _TickerDay] = {}
         self._added: dict[int, int] = {}
+        self._bad_tickers: set[str] = set()
+        self.rejected = 0
+        """Records dropped because their ticker cannot be an object key."""
+        self._flush_lock = asyncio.Lock()
         self._index_dirty: set[tuple[str, dt.date]] = set()
         self._entries: dict[tuple[str, dt.date], dict[str, dict[str, Any]]] = {}
 
     async def add(self, records: Iterable[AnyRecord], position: Position) -> None:
         """Archive one input event's records (RawFrames are not accepted: they go to the raw writer)."""
-        groups: dict[tuple[str, dt.date, str], tuple[list[bytes], list[int], list[Any]]] = {}
+        groups: _Groups = {}
+        encode = codec.encode
         for rec in records:
             kind = TYPES.get(type(rec))
             if kind is None:
                 msg = f"the normalized archive takes {', '.join(TYPE_NAMES)} records, not {type(rec).__name__}"
                 raise TypeError(msg)
-            date = day_of(rec.received_ns)
-            targets = [rec] if rec.ticker else self._connection_gap(rec, date)  # type: ignore[arg-type]
-            for r in targets:
-                msgs, times, recs = groups.setdefault((r.ticker, date, kind), ([], [], []))
-                msgs.append(codec.encode(r))
-                times.append(r.received_ns)
-                recs.append(r)
-        tds = await asyncio.gather(*(self._ticker_day(t, d) for t, d in {(t, d) for t, d, _ in groups}))
-        by_key = {(td.ticker, td.date): td for td in tds}
-        for (ticker, date, kind), (msgs, times, recs) in groups.items():
-            td = by_key[ticker, date]
+            if kind == "gap":
+                self._group_gap(groups, rec)  # type: ignore[arg-type]
+                continue
+            key = (rec.ticker, rec.received_ns // NS_PER_DAY, kind)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = ([], [], [])
+            group[0].append(encode(rec))
+            group[1].append(rec.received_ns)
+        await self._apply(groups, position)
+
+    async def add_encoded(self, messages: Iterable[codec.RecordMessage], position: Position, received_ns: int) -> None:
+        """Like :meth:`add`, for records already encoded as ``Record`` messages (:func:`ssmd.codec.split_batch`).
+
+        Nothing is decoded except gaps, so this is the archiver's fast path for ``Batch`` events. Every
+        record is filed and timed by ``received_ns``, the receive time of the batch (batches span a few
+        ms of receive time, so a batch that straddles midnight files its records under the first day).
+        """
+        groups: _Groups = {}
+        day = received_ns // NS_PER_DAY
+        for m in messages:
+            kind = TYPES.get(m.kind)
+            if kind is None:
+                msg = f"the normalized archive takes {', '.join(TYPE_NAMES)} records, not {m.kind.__name__}"
+                raise TypeError(msg)
+            if kind == "gap":
+                self._group_gap(groups, codec.decode(m.message))  # type: ignore[arg-type]
+                continue
+            group = groups.get((m.ticker, day, kind))
+            if group is None:
+                group = groups[m.ticker, day, kind] = ([], [], [])
+            group[0].append(m.message)
+            group[1].append(received_ns)
+        await self._apply(groups, position)
+
+    def _group_gap(self, groups: _Groups, gap: Gap) -> None:
+        targets = [gap] if gap.ticker else self._connection_gap(gap, day_of(gap.received_ns))
+        for g in targets:
+            group = groups.setdefault((g.ticker, g.received_ns // NS_PER_DAY, "gap"), ([], [], []))
+            group[0].append(codec.encode(g))
+            group[1].append(g.received_ns)
+            group[2].append(g)
+
+    async def _apply(self, groups: _Groups, position: Position) -> None:
+        days = self._days
+        dates = {d: day_of(d * NS_PER_DAY) for d in {d for _, d, _ in groups}}
+        missing = {(t, dates[d]) for t, d, _ in groups if (t, dates[d]) not in days}
+        if missing:  # load concurrently; most events touch only ticker-days already open
+            await asyncio.gather(*(self._ticker_day(t, d) for t, d in missing if self._valid(t)))
+        for (ticker, day, kind), (msgs, times, gaps) in groups.items():
+            td = days.get((ticker, dates[day]))
+            if td is None:
+                self.rejected += len(msgs)  # a ticker that cannot be a key (see _valid)
+                continue
             f = td.files[kind]
             if not f.accepts(position):
                 continue
             f.append(b"".join(msgs), len(msgs), min(times), max(times), position)
             td.stale.add(kind)
-            if kind == "gap" and any([quality.merge_gap(td.gaps, g) for g in recs]):
+            if gaps and any([quality.merge_gap(td.gaps, g) for g in gaps]):
                 td.stale.update(k for k, tf in td.files.items() if tf.records)
         partition, offset = position
         self._added[partition] = max(offset, self._added.get(partition, -1))
+
+    def _valid(self, ticker: str) -> bool:
+        # A ticker that cannot be a path component ("/", spaces) has no place in the key layout: its
+        # records are counted in ``rejected`` and dropped (the raw archive still has its frames),
+        # rather than failing the agent on every re-delivery.
+        try:
+            names.validate_symbol(ticker)
+        except InvalidNameError:
+            if ticker not in self._bad_tickers:
+                self._bad_tickers.add(ticker)
+                log.error("normalized archive: ticker %r cannot be an object key; its records are dropped", ticker)
+            return False
+        return True
 
     def _connection_gap(self, gap: Gap, date: dt.date) -> list[Gap]:
         return [dataclasses.replace(gap, ticker=t) for (t, d) in self._days if d == date]
 
     async def flush(self) -> dict[int, int]:
         """Upload changed files, complete ended days, rewrite manifests; return durable positions."""
+        async with self._flush_lock:  # one flush at a time: a second waits, then finds less to do
+            return await self._flush()
+
+    async def _flush(self) -> dict[int, int]:
         positions = dict(self._added)
         now = self.clock()
         closing = [td for td in self._days.values() if self._closed(td.date, now)]

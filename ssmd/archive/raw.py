@@ -28,6 +28,7 @@ Contract with the agent that drives a :class:`RawArchiver` (at-least-once input)
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import functools
@@ -150,20 +151,29 @@ class RawArchiver:
         self._files = FileSet(store, spool_dir, level=level, clock=clock, concurrency=concurrency)
         self._days: dict[dt.date, _Day] = {}
         self._added: dict[int, int] = {}
+        self._flush_lock = asyncio.Lock()
+        self._keys: dict[tuple[str, int], str] = {}
 
     async def add(self, items: Iterable[RawFrame | Gap], position: Position) -> None:
         """Archive one input event's frames (and gaps); see the module docstring for the contract."""
         groups: dict[str, tuple[list[bytes], list[int]]] = {}
         gaps: list[Gap] = []
+        keys = self._keys
         for item in items:
             if isinstance(item, Gap):
                 gaps.append(item)
                 continue
             ns = item.received_ns
-            key = names.raw_key(self.env, self.feed, file_type(item.channel), day_of(ns), hour_of(ns))
-            lines, times = groups.setdefault(key, ([], []))
-            lines.append(encode_line(item))
-            times.append(ns)
+            slot = (item.channel, ns // NS_PER_HOUR)
+            key = keys.get(slot)
+            if key is None:  # names.raw_key validates every part: once per channel-hour, not per frame
+                key = keys[slot] = names.raw_key(self.env, self.feed, file_type(item.channel), day_of(ns),
+                                                 hour_of(ns))
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = ([], [])
+            group[0].append(encode_line(item))
+            group[1].append(ns)
         for gap in gaps:
             day = await self._day(day_of(gap.received_ns))
             day.dirty |= quality.merge_gap(day.gaps, gap)
@@ -180,6 +190,10 @@ class RawArchiver:
 
     async def flush(self) -> dict[int, int]:
         """Upload changed files, complete ended hours and days, rewrite manifests; return durable positions."""
+        async with self._flush_lock:  # one flush at a time: a second waits, then finds less to do
+            return await self._flush()
+
+    async def _flush(self) -> dict[int, int]:
         positions = dict(self._added)
         now = self.clock()
         uploads = []
@@ -197,6 +211,7 @@ class RawArchiver:
                 for key in day.keys:
                     self._files.drop(key)
                 del self._days[day.date]
+                self._keys.clear()
         return positions
 
     async def close(self) -> dict[int, int]:

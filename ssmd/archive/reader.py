@@ -98,16 +98,15 @@ class ArchiveReader:
         if index is not None:
             m = await self._manifest(index.key)
             entries = dict(m.get("entries", {})) if m else {}
-        out = []
-        for ticker in sorted(tickers):
-            files = tickers[ticker]
+        stale = {}
+        for ticker, files in tickers.items():
             own = files.get(names.MANIFEST)
-            entry = entries.get(ticker)
-            if own is not None and (entry is None or index is None or own.last_modified > index.last_modified):
-                m = await self._manifest(own.key)
-                entry = mf.entry_of(m) if m else None
-            out.append(_ticker_day(data_type, day, ticker, entry))
-        return out
+            if own is not None and (ticker not in entries or index is None or own.last_modified > index.last_modified):
+                stale[ticker] = own.key
+        fresh = await asyncio.gather(*(self._manifest(key) for key in stale.values()))
+        for ticker, m in zip(stale, fresh, strict=True):
+            entries[ticker] = mf.entry_of(m) if m else None
+        return [_ticker_day(data_type, day, t, entries.get(t)) for t in sorted(tickers)]
 
     async def records(self, data_type: str, ticker: str, date: dt.date) -> list[AnyRecord]:
         """The records of one ticker-day, in the order they were archived (ObjectNotFound if none)."""

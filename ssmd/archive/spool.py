@@ -57,13 +57,13 @@ class SpoolFile:
     @classmethod
     def from_object(cls, key: str, path: Path, blob: bytes | None, *, now_ns: int) -> SpoolFile:
         """A file continuing the stored object ``blob`` (None: a new file). Blocking (writes the spool)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
         if blob is None:
-            path.write_bytes(b"")
-            return cls(key, path, now_ns=now_ns)
+            return cls(key, path, now_ns=now_ns)  # the spool file appears with the first frame
         meta, body = zfile.unpack(blob, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(body)
         f = cls(key, path, meta, now_ns=now_ns)
+        f.frames = max(f.frames, 1 if body else 0)  # an object from another writer has no frame count
         f.size = len(blob)
         return f
 
@@ -100,13 +100,14 @@ class SpoolFile:
         """
         version = self.version
         if self.pending:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("ab") as out:
                 out.write(zfile.compress(bytes(self.pending), level))
                 out.flush()
                 os.fsync(out.fileno())
             self.pending.clear()
             self.frames += 1
-        body = self.path.read_bytes()
+        body = self.path.read_bytes() if self.frames else b""
         if complete and self.frames != 1:
             body = zfile.compress(zfile.decompress(body, self.key), level) if self.records else b""
             self.path.write_bytes(body)
@@ -136,7 +137,8 @@ class SpoolFile:
 
     def content(self) -> bytes:
         """Everything in the file so far, decompressed. Blocking."""
-        return zfile.decompress(self.path.read_bytes(), self.key) + bytes(self.pending)
+        body = self.path.read_bytes() if self.frames else b""
+        return zfile.decompress(body, self.key) + bytes(self.pending)
 
     def discard(self) -> None:
         """Remove the spool file (after the completed object is in the store)."""

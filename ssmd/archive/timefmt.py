@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 NS_PER_DAY = 86_400 * 10**9
 NS_PER_HOUR = 3_600 * 10**9
@@ -17,7 +18,12 @@ def iso_ns(ns: int) -> str:
 
 def day_of(ns: int) -> dt.date:
     """The UTC date of Unix nanoseconds ``ns``."""
-    return _EPOCH + dt.timedelta(days=ns // NS_PER_DAY)
+    return _date(ns // NS_PER_DAY)
+
+
+@functools.lru_cache(maxsize=64)
+def _date(days: int) -> dt.date:
+    return _EPOCH + dt.timedelta(days=days)
 
 
 def day_start_ns(date: dt.date) -> int:

@@ -299,9 +299,23 @@ class Reader:
          i_hi) = _TRADE.unpack_from(buf, at)
         if count == 0 and size:
             raise NotFast  # a seed-era writer's approximate fields: the reference converts them
-        ticker, cursor = _text(buf, at + 80, k_lo, k_hi, at + 96)
-        trade_id, cursor = _text(buf, at + 88, i_lo, i_hi, cursor)
-        if not ticker or not 0 <= yes <= 10_000:
+        # The texts, as _text reads them (by hand: a call costs as much as the checks). The
+        # ticker cannot be empty, so its pointer cannot be null.
+        start = at + 96 + (k_lo >> 2) * 8
+        end = start + (k_hi >> 3)
+        if k_lo & 3 != 1 or k_hi & 7 != 2 or start < at + 96 or end > len(buf) or end <= start + 1 or buf[end - 1]:
+            raise NotFast
+        ticker = buf[start:end - 1].decode()
+        trade_id = ""
+        if i_lo or i_hi:
+            cursor = (end + 7) & -8
+            start = at + 104 + (i_lo >> 2) * 8
+            end = start + (i_hi >> 3)
+            if i_lo & 3 != 1 or i_hi & 7 != 2 or start < cursor or end > len(buf) or end == start or buf[end - 1]:
+                raise NotFast
+            trade_id = buf[start:end - 1].decode()
+        cursor = (end + 7) & -8
+        if not 0 <= yes <= 10_000:
             raise NotFast
         return _new_trade(ticker, _PRICES[yes], _SIZES.get(count) or _size(count), self._sides[side], trade_id, recv,
                           ts or None, sid or None, seq or None, conn or None, bool(flags & 1),
@@ -311,11 +325,13 @@ class Reader:
         if dw != 6 or pc != 3:
             raise NotFast
         ts, kind, flags, recv, sid, seq, conn, k_lo, k_hi, b_lo, b_hi, a_lo, a_hi = _BOOK.unpack_from(buf, at)
-        ticker, cursor = _text(buf, at + 48, k_lo, k_hi, at + 72)
-        bids, cursor = _levels(buf, at + 56, b_lo, b_hi, cursor)
-        asks, cursor = _levels(buf, at + 64, a_lo, a_hi, cursor)
-        if not ticker:
+        start = at + 56 + (k_lo >> 2) * 8  # the ticker, as in _trade
+        end = start + (k_hi >> 3)
+        if k_lo & 3 != 1 or k_hi & 7 != 2 or start < at + 72 or end > len(buf) or end <= start + 1 or buf[end - 1]:
             raise NotFast
+        ticker = buf[start:end - 1].decode()
+        bids, cursor = _levels(buf, at + 56, b_lo, b_hi, (end + 7) & -8)
+        asks, cursor = _levels(buf, at + 64, a_lo, a_hi, cursor)
         return _new_book(ticker, self._book_kinds[kind], bids, asks, recv, ts or None, sid or None, seq or None,
                          conn or None, bool(flags & 1)), cursor
 

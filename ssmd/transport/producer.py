@@ -100,32 +100,21 @@ class Producer(base.Producer):
                    timestamp: float | None, headers: HeadersArg | None, *,
                    transactional_id: str | None = None) -> asyncio.Future[RecordMetadata]:
         publisher = self._publisher or await self._connect()
-        layout = await self._topology.for_send(self.js, topic)
+        layout = self._topology.ready(topic) or await self._topology.for_send(self.js, topic)
         if partition is None:
             partition = keys.partition_for(key, layout.partitions)
         hdrs = envelope.encode_headers(key, value, timestamp, cast(Any, headers), self._message_id())
+        tp = TP(topic, partition)
+
+        def metadata(ack: Ack) -> RecordMetadata:
+            return RecordMetadata(topic=topic, partition=tp.partition, topic_partition=tp, offset=ack.seq,
+                                  timestamp=timestamp, timestamp_type=0)
+
         try:
-            ack = await publisher.publish(layout.publish_subject(partition, key), value or b"", hdrs)
+            return await publisher.publish(layout.publish_subject(partition, key), value or b"", hdrs, metadata)
         except Exception as exc:
             msg = f"publish to {topic!r} failed: {exc!r}"
             raise ProducerSendError(msg) from exc
-        result: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
-        tp = TP(topic, partition)
-        ts = timestamp
-
-        def done(f: asyncio.Future[Ack]) -> None:
-            if result.done():
-                return
-            if f.cancelled():
-                result.cancel()
-            elif (exc := f.exception()) is not None:
-                result.set_exception(ProducerSendError(str(exc)))
-            else:
-                result.set_result(RecordMetadata(topic=topic, partition=partition, topic_partition=tp,
-                                                 offset=f.result().seq, timestamp=ts, timestamp_type=0))
-
-        ack.add_done_callback(done)
-        return result
 
     async def send_and_wait(self, topic: str, key: bytes | None, value: bytes | None,
                             partition: int | None, timestamp: float | None, headers: HeadersArg | None,

@@ -25,6 +25,7 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from .fastsub import subscribe_direct
 from .streams import TopicLayout
 
 log = logging.getLogger(__name__)
@@ -119,11 +120,11 @@ class PartitionReader:
         info = await self._js.add_consumer(self.layout.stream, cfg)
         inbox = self._nc.new_inbox()
 
-        async def deliver(msg: Msg) -> None:
+        def deliver(msg: Msg) -> None:
             if self._inbox == inbox:
                 self._on_msg(msg)
 
-        self._sub = await self._nc.subscribe(inbox, cb=deliver)
+        self._sub = await subscribe_direct(self._nc, inbox, deliver)
         self._inbox = inbox
         self._consumer = info.name
         self._broken = False

@@ -81,6 +81,10 @@ class Topology:
                                     retention=t.retention, replicas=t.replicas)
         return None
 
+    def ready(self, topic: str) -> TopicLayout | None:
+        """The layout of a topic whose stream this process has already ensured (the fast path)."""
+        return self.layouts.get(topic) if topic in self._ensured else None
+
     def known(self, topic: str) -> TopicLayout | None:
         return self.layouts.get(topic) or self._from_app(topic)
 

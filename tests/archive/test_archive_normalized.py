@@ -195,3 +195,33 @@ async def test_restart_rewrites_a_manifest_lost_in_a_crash(store: ObjectStore, t
     assert await w.flush() == {0: 1}
     assert [(d.ticker, d.condition, d.record_count) for d in await reader.ticker_days()] == [(BTC, "pending", 1)]
     assert await reader.records("trade", BTC, DAY) == [_trade(BTC, T0 + SEC, 1)]
+
+
+async def test_a_ticker_that_cannot_be_a_key_is_dropped_not_fatal(tmp_path: Path) -> None:
+    from ssmd.store.local import FileStore
+
+    store = FileStore(f"file://{tmp_path / 'store'}")
+    w = NormalizedArchiver(store, env=ENV, spool_dir=tmp_path / "spool", clock=Clock(T0 + 10 * SEC))
+    await w.add([_trade("BAD/TICKER", T0 + SEC, 1), _trade(BTC, T0 + SEC, 2)], (0, 1))
+    await w.add([_trade("BAD/TICKER", T0 + 2 * SEC, 3)], (0, 2))
+    assert await w.flush() == {0: 2} and w.rejected == 2
+    assert [d.ticker for d in await ArchiveReader(store, env=ENV).ticker_days()] == [BTC]
+
+
+async def test_encoded_batches_archive_like_records(tmp_path: Path) -> None:
+    from ssmd import codec
+    from ssmd.store.local import FileStore
+
+    store = FileStore(f"file://{tmp_path / 'store'}")
+    w = NormalizedArchiver(store, env=ENV, spool_dir=tmp_path / "spool", clock=Clock(T0 + 10 * SEC))
+    gap = Gap(BTC, "bus", T0 + SEC, T0 + 3 * SEC, T0 + 2 * SEC, missing=4, stream="s")
+    batch = [_trade(BTC, T0 + SEC, 1), gap, _trade(GOLD, T0 + SEC, 2), _trade(BTC, T0 + SEC, 3)]
+    messages = codec.split_batch(codec.encode_batch(batch))
+    await w.add_encoded(messages, (0, 1), received_ns=T0 + SEC)
+    await w.add_encoded(messages, (0, 1), received_ns=T0 + SEC)  # re-delivered
+    await w.flush()
+    reader = ArchiveReader(store, env=ENV)
+    assert await reader.records("trade", BTC, DAY) == [batch[0], batch[3]]
+    assert await reader.records("gap", BTC, DAY) == [gap]
+    m = await reader.manifest("trade", DAY, BTC)
+    assert m is not None and m["record_count"] == 2 and m["gaps"][0]["missing"] == 4
