@@ -68,6 +68,7 @@ class Output:
 @dataclass
 class Counters:
     frames: int = 0
+    markers: int = 0
     malformed: int = 0
     duplicates: int = 0
     gaps: int = 0
@@ -113,6 +114,7 @@ class Normalizer:
         self.counters.frames += 1
         try:
             if markers.is_marker(frame):
+                self.counters.markers += 1
                 self._marker(markers.parse_marker(frame), out)
                 return out
             msg = parse.parse_frame(frame.data)

@@ -96,3 +96,14 @@ def truth_book(sim: Simulator, ticker: str) -> tuple[dict[Decimal, Decimal], dic
     yes, no = sim.ground_truth.book_at(ticker)
     e4, e2 = fixedpoint.units_to_price, fixedpoint.units_to_count
     return ({e4(p): e2(s) for p, s in yes}, {e4(fixedpoint.ONE_DOLLAR - p): e2(s) for p, s in no})
+
+
+async def read_settled(nats_url: str, topic: str, quiet: float = 0.3) -> list[r.AnyRecord]:
+    """:func:`read_batches` once the topic has stopped growing for ``quiet`` seconds (outputs in flight land)."""
+    records = await read_batches(nats_url, topic)
+    while True:
+        await asyncio.sleep(quiet)
+        again = await read_batches(nats_url, topic)
+        if len(again) == len(records):
+            return again
+        records = again

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from pipeline_helpers import read_batches, running, settings_for, truth_book, wait_for, yes_book
+from pipeline_helpers import read_settled, running, settings_for, truth_book, wait_for, yes_book
 
 from ssmd import records as r
 from ssmd.app import topic_name
@@ -17,12 +17,15 @@ from ssmd.sim.simulator import Simulator
 from ssmd.sim.testing import test_config
 
 
-async def _settle(sim: Simulator, ctx: object, steps: int, nats_url: str) -> None:
+async def _settle(sim: Simulator, ctx: object, steps: int) -> None:
+    """Run ``steps`` model steps, then wait until the normalizer has seen every frame the exchange sent."""
     for _ in range(steps // 20):
         await sim.step(20)
-    normalizer = ctx.services["normalizer"]  # type: ignore[attr-defined]
+    if steps % 20:
+        await sim.step(steps % 20)
+    counters = ctx.services["normalizer"].counters  # type: ignore[attr-defined]
     sent = sum(len(v) for v in sim.ground_truth.sent.values())
-    await wait_for(lambda: normalizer.counters.frames >= sent, 30, f"{sent} frames normalized")
+    await wait_for(lambda: counters.frames - counters.markers >= sent, 30, f"{sent} frames normalized")
 
 
 async def test_every_frame_raw_and_books_equal_ground_truth(nats_server: NatsServer, tmp_path: Path) -> None:
@@ -30,9 +33,9 @@ async def test_every_frame_raw_and_books_equal_ground_truth(nats_server: NatsSer
         settings = settings_for(sim, nats_server.url, tmp_path)
         async with running(settings) as ctx:
             await wait_for(lambda: sum(len(v) for v in sim.ground_truth.sent.values()) >= 9, 20, "snapshots")
-            await _settle(sim, ctx, 400, nats_server.url)
-            raw = await read_batches(nats_server.url, topic_name(settings.env, "raw"))
-            normalized = await read_batches(nats_server.url, topic_name(settings.env, "normalized"))
+            await _settle(sim, ctx, 400)
+            raw = await read_settled(nats_server.url, topic_name(settings.env, "raw"))
+            normalized = await read_settled(nats_server.url, topic_name(settings.env, "normalized"))
 
     # Raw: every frame the exchange sent, byte for byte, in order per connection (partitions interleave).
     frames = [f for f in raw if isinstance(f, r.RawFrame) and not f.channel.startswith("ssmd.")]
@@ -66,9 +69,9 @@ async def test_dropped_frame_is_a_gap_then_recovered(nats_server: NatsServer, tm
         settings = settings_for(sim, nats_server.url, tmp_path)
         async with running(settings) as ctx:
             await wait_for(lambda: sum(len(v) for v in sim.ground_truth.sent.values()) >= 7, 20, "snapshots")
-            await _settle(sim, ctx, 100, nats_server.url)
+            await _settle(sim, ctx, 100)
             sim.faults.drop_next(type="orderbook_delta")
-            await _settle(sim, ctx, 200, nats_server.url)
+            await _settle(sim, ctx, 200)
             await wait_for(lambda: not ctx.services["capture"].core.resync_wanted, 10, "resync sent")
             normalized = await _await_closed_gaps(sim, ctx, nats_server.url, topic_name(settings.env, "normalized"))
 
@@ -88,8 +91,8 @@ async def test_dropped_frame_is_a_gap_then_recovered(nats_server: NatsServer, tm
 
 async def _await_closed_gaps(sim: Simulator, ctx: object, nats_url: str, topic: str) -> list[r.AnyRecord]:
     for _ in range(100):
-        await sim.step(5)
-        records = await read_batches(nats_url, topic)
+        await _settle(sim, ctx, 5)
+        records = await read_settled(nats_url, topic)
         gaps = [x for x in records if isinstance(x, r.Gap)]
         opened = {g.ticker for g in gaps if g.end_ns is None}
         closed = {g.ticker for g in gaps if g.end_ns is not None}
