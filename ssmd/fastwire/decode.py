@@ -47,7 +47,7 @@ _RAW = struct.Struct(layout.RAW.fmt + "iIiIiI")
 _LEVEL = struct.Struct(layout.LEVEL.fmt)
 _RECORD_HEAD = struct.Struct("<IIQH6xiHH")  # segment table, root pointer, Record: discriminant, member pointer
 _PRICES = tuple(e4_to_price(i) for i in range(10_001))
-_CACHE_LIMIT = 1 << 16
+_CACHE_LIMIT = 1 << 14
 _SIZES: dict[int, Decimal] = {}
 _LEVELS: dict[tuple[float, int, int, int], Level] = {}
 
@@ -301,7 +301,7 @@ class Reader:
             raise NotFast  # a seed-era writer's approximate fields: the reference converts them
         # The texts, as _text reads them (by hand: a call costs as much as the checks). The
         # ticker cannot be empty, so its pointer cannot be null.
-        start = at + 96 + (k_lo >> 2) * 8
+        start = at + 88 + (k_lo >> 2) * 8
         end = start + (k_hi >> 3)
         if k_lo & 3 != 1 or k_hi & 7 != 2 or start < at + 96 or end > len(buf) or end <= start + 1 or buf[end - 1]:
             raise NotFast
@@ -309,7 +309,7 @@ class Reader:
         trade_id = ""
         if i_lo or i_hi:
             cursor = (end + 7) & -8
-            start = at + 104 + (i_lo >> 2) * 8
+            start = at + 96 + (i_lo >> 2) * 8
             end = start + (i_hi >> 3)
             if i_lo & 3 != 1 or i_hi & 7 != 2 or start < cursor or end > len(buf) or end == start or buf[end - 1]:
                 raise NotFast

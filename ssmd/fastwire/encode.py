@@ -39,7 +39,7 @@ _U32_MAX = (1 << 32) - 1
 _MAX_WORDS = 1 << 29  # a pointer's 30-bit signed word offset must reach every object
 _ZEROS = tuple(b"\0" * n for n in range(9))
 _TEXT = 2 << 32  # list pointer high half: element size 2 (bytes); count goes in bits 35..63
-_CACHE_LIMIT = 1 << 16
+_CACHE_LIMIT = 1 << 14
 
 _PACK_TRADE = struct.Struct(layout.TRADE.fmt + "QQ").pack
 _PACK_BOOK = struct.Struct(layout.BOOK.fmt + "QQQ").pack
