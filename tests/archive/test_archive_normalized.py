@@ -215,7 +215,7 @@ async def test_encoded_batches_archive_like_records(tmp_path: Path) -> None:
     store = FileStore(f"file://{tmp_path / 'store'}")
     w = NormalizedArchiver(store, env=ENV, spool_dir=tmp_path / "spool", clock=Clock(T0 + 10 * SEC))
     gap = Gap(BTC, "bus", T0 + SEC, T0 + 3 * SEC, T0 + 2 * SEC, missing=4, stream="s")
-    batch = [_trade(BTC, T0 + SEC, 1), gap, _trade(GOLD, T0 + SEC, 2), _trade(BTC, T0 + SEC, 3)]
+    batch: list[AnyRecord] = [_trade(BTC, T0 + SEC, 1), gap, _trade(GOLD, T0 + SEC, 2), _trade(BTC, T0 + SEC, 3)]
     messages = codec.split_batch(codec.encode_batch(batch))
     await w.add_encoded(messages, (0, 1), received_ns=T0 + SEC)
     await w.add_encoded(messages, (0, 1), received_ns=T0 + SEC)  # re-delivered

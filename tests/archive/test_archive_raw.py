@@ -117,24 +117,29 @@ async def _run_until_crash(w: RawArchiver, events: list[Event], committed: dict[
         return False
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-async def test_crash_anywhere_keeps_every_frame_exactly_once(store: ObjectStore, tmp_path: Path, seed: int) -> None:
+async def test_crash_anywhere_keeps_every_frame_exactly_once(store: ObjectStore, tmp_path: Path) -> None:
+    # Two histories on file://, one on S3 (moto answers in ~20 ms a request).
+    for seed in (1, 2) if store.url.startswith("file:") else (3,):
+        await _crash_history(store, tmp_path / str(seed), seed, f"{ENV}-{seed}")
+
+
+async def _crash_history(store: ObjectStore, tmp_path: Path, seed: int, env: str) -> None:
     rng = random.Random(seed)
-    events = raw_events(rng, 80 if store.url.startswith("file:") else 50, 3 * NS_PER_HOUR)
+    events = raw_events(rng, 80 if store.url.startswith("file:") else 60, 3 * NS_PER_HOUR)
     clock = Clock()
     committed: dict[int, int] = {}
     crashes = 0
     while True:
         # Each incarnation may die at a random put, in the middle of a flush, like kill -9.
         crashing = CrashingStore(store, rng.randrange(40) if crashes < 6 else None)
-        w = RawArchiver(crashing, env=ENV, spool_dir=tmp_path / "spool", clock=clock, close_after=60)
+        w = RawArchiver(crashing, env=env, spool_dir=tmp_path / "spool", clock=clock, close_after=60)
         await w.resume([DAY])
         if await _run_until_crash(w, events, committed, clock, rng):
             break
         crashes += 1
     assert crashes >= 3
 
-    reader = ArchiveReader(store, env=ENV)
+    reader = ArchiveReader(store, env=env)
     got = Counter([(line.connection_id, line.frame_no, line.data) async for line in reader.raw_lines(DAY)])
     want = Counter((f.connection_id, f.frame_no, f.data) for e in events for f in e.items)
     assert got == want  # nothing missing, nothing doubled, every byte kept
