@@ -41,6 +41,8 @@ FEED = "kalshi"
 AGENTS: dict[str, str] = {
     "connector": "ssmd.agents.connector",
     "normalizer": "ssmd.agents.normalizer",
+    "snapshotter": "ssmd.agents.snapshotter",
+    "activity": "ssmd.agents.activity",
 }
 """Agent name -> module with ``install(ctx: AppContext) -> None``, in start order."""
 
