@@ -69,10 +69,24 @@ class MemoryStore:
         for key in sorted(k for k in self.objects if k.startswith(prefix)):
             yield ObjectInfo(key, len(self.objects[key]), dt.datetime.now(dt.UTC))
 
+    async def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
+    async def delete_prefix(self, prefix: str) -> int:
+        keys = [k for k in self.objects if k.startswith(prefix)]
+        for k in keys:
+            del self.objects[k]
+        return len(keys)
+
+    async def close(self) -> None:
+        return None
+
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         return None
 
 

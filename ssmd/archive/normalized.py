@@ -38,6 +38,7 @@ from ssmd.archive.spool import COMPLETE, Position, SpoolFile
 from ssmd.archive.timefmt import NS_PER_DAY, day_of, day_start_ns, iso_ns
 from ssmd.errors import InvalidNameError
 from ssmd.records import AnyRecord, Gap, MarketStatus, OrderBookUpdate, Trade
+from ssmd.store import ObjectStore
 
 log = logging.getLogger("ssmd.archive")
 
@@ -63,7 +64,7 @@ class NormalizedArchiver:
     """Writes normalized records into ticker-day files and manifests; see the module docstring."""
 
     def __init__(
-        self, store: Any, *, env: str, spool_dir: str | Path, feed: str = "kalshi", level: int = 3,
+        self, store: ObjectStore, *, env: str, spool_dir: str | Path, feed: str = "kalshi", level: int = 3,
         close_after: float = 60.0, connector_version: str = __version__,
         clock: Callable[[], int] = time.time_ns, concurrency: int = 16,
     ) -> None:

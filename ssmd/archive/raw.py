@@ -48,6 +48,7 @@ from ssmd.archive.spool import COMPLETE, Position, SpoolFile
 from ssmd.archive.timefmt import NS_PER_DAY, NS_PER_HOUR, day_of, day_start_ns, hour_of, iso_ns
 from ssmd.errors import DecodeError
 from ssmd.records import Gap, RawFrame
+from ssmd.store import ObjectStore
 
 _FILE_TYPES = {
     "orderbook_snapshot": "orderbook", "orderbook_delta": "orderbook", "trade": "trades",
@@ -140,7 +141,7 @@ class RawArchiver:
     """Writes raw frames into hourly files and day manifests; see the module docstring."""
 
     def __init__(
-        self, store: Any, *, env: str, spool_dir: str | Path, feed: str = "kalshi", level: int = 3,
+        self, store: ObjectStore, *, env: str, spool_dir: str | Path, feed: str = "kalshi", level: int = 3,
         close_after: float = 60.0, connector_version: str = __version__,
         clock: Callable[[], int] = time.time_ns, concurrency: int = 16,
     ) -> None:

@@ -112,8 +112,8 @@ class SpoolFile:
             body = zfile.compress(zfile.decompress(body, self.key), level) if self.records else b""
             self.path.write_bytes(body)
             self.frames = 1 if body else 0
-        if complete:
-            self.status = COMPLETE
+        # Partial again if a completed file is reopened before its period ends (a clock that went back).
+        self.status = COMPLETE if complete else PARTIAL
         self.modified_ns = now_ns
         return zfile.pack(self.meta(), body), version
 

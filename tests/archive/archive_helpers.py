@@ -7,7 +7,7 @@ import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Self
 
 from ssmd.archive.timefmt import day_start_ns
 from ssmd.records import AnyRecord, Gap, Level, MarketStatus, OrderBookUpdate, RawFrame, Trade
@@ -54,6 +54,21 @@ class CrashingStore:
 
     def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
         return self._store.list(prefix)
+
+    async def delete(self, key: str) -> None:
+        await self._store.delete(key)
+
+    async def delete_prefix(self, prefix: str) -> int:
+        return await self._store.delete_prefix(prefix)
+
+    async def close(self) -> None:
+        return None  # the wrapped store belongs to the test
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
 
 
 @dataclass(frozen=True)
