@@ -66,7 +66,7 @@ class Producer(base.Producer):
                 self._nc = await connect(self._opts, "producer")
                 self._js = self._nc.jetstream()
                 publisher = Publisher(self._nc, max_inflight=self._opts.max_inflight,
-                                      ack_timeout=self._opts.ack_timeout)
+                                      ack_timeout=self._opts.ack_timeout, linger=self._opts.linger)
                 await publisher.start()
                 self._publisher = publisher
         return self._publisher

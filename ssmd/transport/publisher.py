@@ -78,7 +78,7 @@ class Publisher:
     """Pipelined JetStream publishes over one connection; see the module docstring."""
 
     def __init__(self, nc: NATS, *, max_inflight: int = 4096, ack_timeout: float = 5.0,
-                 max_batch: int = 512, linger: float = 0.005) -> None:
+                 max_batch: int = 512, linger: float = 0.002) -> None:
         self._nc = nc
         self._max_batch = max_batch
         self._linger = linger
@@ -138,8 +138,10 @@ class Publisher:
         # ``_ready`` is CPython's queue of runnable callbacks: while other work is queued, let it
         # add its messages to this write.
         busy = len(getattr(loop, "_ready", ()))
-        if busy and self._outbox and time.monotonic() < self._write_by:
-            loop.call_soon(self._write_when_idle)
+        left = self._write_by - time.monotonic()
+        if busy and self._outbox and left > 0:
+            # look again a little later rather than on every loop iteration
+            loop.call_later(min(left, self._linger / 10), self._write_when_idle)
             return
         self._write_scheduled = False
         if self._outbox:
