@@ -108,6 +108,26 @@ class Bench:
         for what, (fast_run, reference_run) in pairs.items():
             self.rows.append((f"{name}: {what}", self.rate(n, fast_run), self.rate(n, reference_run)))
 
+    def pipeline(self, raw: Sequence[AnyRecord], records: Sequence[AnyRecord]) -> None:
+        """The codec work of one frame through the capture path: the connector encodes it into a raw
+        batch, the normalizer decodes that and encodes ~1 normalized record into a batch, which one
+        consumer decodes (the raw archiver, the snapshotter and the gateway each add a decode)."""
+        size = self.batch
+        raw_batches = [raw[i:i + size] for i in range(0, len(raw), size)]
+        batches = [records[i:i + size] for i in range(0, len(records), size)]
+
+        def run(encode: Callable[[Sequence[AnyRecord]], bytes],
+                decode: Callable[[bytes], list[AnyRecord]]) -> Callable[[], None]:
+            def frames() -> None:
+                for frames_batch, normalized in zip(raw_batches, batches, strict=True):
+                    decode(encode(frames_batch))
+                    decode(encode(normalized))
+            return frames
+
+        self.rows.append(("pipeline: frames/s of codec work (raw enc+dec, normalized enc+dec)", self.rate(
+            len(raw), run(codec.encode_batch, codec.decode_batch)), self.rate(
+            len(raw), run(codec.reference_encode_batch, codec.reference_decode_batch))))
+
     def single(self, name: str, n: int, run: Callable[[], object], reference: Callable[[], object] | None) -> None:
         self.rows.append((name, self.rate(n, run), None if reference is None else self.rate(n, reference)))
 
@@ -136,6 +156,7 @@ def main() -> None:
     bench.compare("normalized mix", records)
     for kind, group in kinds(records).items():
         bench.compare(f"  {kind}", group)
+    bench.pipeline(raw, records)
     encoded = [codec.encode_batch(records[i:i + args.batch]) for i in range(0, len(records), args.batch)]
     bench.single("normalized mix: split_batch (archivers)", len(records),
                  lambda: [codec.split_batch(e) for e in encoded],

@@ -44,6 +44,7 @@ import capnp
 from ssmd import _wire
 from ssmd.errors import DecodeError
 from ssmd.fastwire import layout
+from ssmd.fastwire import split as fastsplit
 from ssmd.fastwire.decode import Reader
 from ssmd.fastwire.encode import Writer
 from ssmd.records import AnyRecord, Gap, MarketStatus, OrderBookUpdate, RawFrame, Trade
@@ -185,10 +186,9 @@ def split_batch(data: bytes) -> list[RecordMessage]:
     copied verbatim (the fast path also checks them; the reference path leaves that to whoever
     decodes the messages later). DecodeError if ``data`` is not a valid ``Batch``.
     """
-    parts = _fast().reader.split(data)
-    if parts is None:
-        return reference_split_batch(data)
-    return [RecordMessage(*part) for part in parts]
+    _fast()  # the layouts are checked against the schema before the first fast split
+    parts = fastsplit.split(data, RecordMessage)
+    return reference_split_batch(data) if parts is None else parts
 
 
 def reference_split_batch(data: bytes) -> list[RecordMessage]:

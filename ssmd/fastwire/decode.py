@@ -45,7 +45,6 @@ _STATUS = struct.Struct(layout.STATUS.fmt + "iIiIiI")
 _GAP = struct.Struct(layout.GAP.fmt + "iIiI")
 _RAW = struct.Struct(layout.RAW.fmt + "iIiIiI")
 _LEVEL = struct.Struct(layout.LEVEL.fmt)
-_RECORD_HEAD = struct.Struct("<IIQH6xiHH")  # segment table, root pointer, Record: discriminant, member pointer
 _PRICES = tuple(e4_to_price(i) for i in range(10_001))
 _CACHE_LIMIT = 1 << 14
 _SIZES: dict[int, Decimal] = {}
@@ -165,7 +164,7 @@ class Reader:
     def record(self, data: bytes) -> AnyRecord | None:
         """The record of a ``Record`` message, or None if the reference decoder must read it."""
         try:
-            buf, at, dw, pc = _root(data)
+            buf, at, dw, pc = root(data)
             if dw != 1 or pc != 1:
                 raise NotFast
             which, lo, mdw, mpc = _ELEMENT.unpack_from(buf, at)
@@ -189,44 +188,8 @@ class Reader:
             at = end
         return records
 
-    def split(self, data: bytes) -> list[tuple[type[AnyRecord], str, bytes]] | None:
-        """Each record of a ``Batch`` as a ``Record`` message of its own with its type and ticker, or
-        None if the reference must split it.
-
-        A record's struct and the objects it points to are contiguous here (the reader checks that
-        each object lies after the previous one), so the copy is a byte slice: its pointers are
-        relative, hence still valid behind a new ``Record`` root."""
-        try:
-            buf, elements, cursor = self._elements(data)
-            parts = []
-            pointer = elements - 8  # the position of each element's pointer word
-            for which, lo, dw, pc in _ELEMENT.iter_unpack(memoryview(buf)[elements:cursor]):
-                pointer += 16
-                start = pointer + 8 + (lo >> 2) * 8
-                record, cursor = self._member(buf, which, lo, dw, pc, pointer, cursor)
-                head = _RECORD_HEAD.pack(0, 3 + (cursor - start) // 8, 0x10001 << 32, which, 0, dw, pc)
-                parts.append((type(record), record.ticker, head + buf[start:cursor]))
-            return parts
-        except Exception:  # any surprise in untrusted bytes: the reference decoder judges
-            return None
-
-    def _elements(self, data: bytes) -> tuple[bytes, int, int]:
-        """The segment of a ``Batch`` message and the byte range of its Record elements."""
-        buf, at, dw, pc = _root(data)
-        if dw != 0 or pc != 1:
-            raise NotFast
-        lo, hi = _LIST_POINTER.unpack_from(buf, at)
-        if lo & 3 != 1 or hi & 7 != 7:
-            raise NotFast
-        tag = _target(lo, at, at + 8, 1 + (hi >> 3), len(buf))
-        tag_lo, tag_dw, tag_pc = _STRUCT_POINTER.unpack_from(buf, tag)
-        n = tag_lo >> 2
-        if tag_lo & 3 or tag_dw != 1 or tag_pc != 1 or 2 * n != hi >> 3:
-            raise NotFast
-        return buf, tag + 8, tag + 8 + 16 * n
-
     def _batch(self, data: bytes) -> list[AnyRecord]:
-        buf, elements, cursor = self._elements(data)
+        buf, elements, cursor = elements_of(data)
         members, size, unpack_raw, new_raw = self._members, len(buf), _RAW.unpack_from, _new_raw
         records: list[AnyRecord] = []
         append = records.append
@@ -365,7 +328,25 @@ class Reader:
                         expected or None, received or None, missing, stream), cursor
 
 
-def _root(data: bytes) -> tuple[bytes, int, int, int]:
+def elements_of(data: bytes) -> tuple[bytes, int, int]:
+    """The segment of a ``Batch`` message and the byte range of its Record elements; NotFast unless a
+    canonical single-segment Batch."""
+    buf, at, dw, pc = root(data)
+    if dw != 0 or pc != 1:
+        raise NotFast
+    lo, hi = _LIST_POINTER.unpack_from(buf, at)
+    if lo & 3 != 1 or hi & 7 != 7:
+        raise NotFast
+    tag = _target(lo, at, at + 8, 1 + (hi >> 3), len(buf))
+    tag_lo, tag_dw, tag_pc = _STRUCT_POINTER.unpack_from(buf, tag)
+    n = tag_lo >> 2
+    if tag_lo & 3 or tag_dw != 1 or tag_pc != 1 or 2 * n != hi >> 3:
+        raise NotFast
+    return buf, tag + 8, tag + 8 + 16 * n
+
+
+
+def root(data: bytes) -> tuple[bytes, int, int, int]:
     """The segment (trimmed to its end) and the root struct's position and section sizes."""
     if type(data) is not bytes:
         data = bytes(data)
