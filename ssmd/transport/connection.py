@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import re
 import secrets
 import socket
 
-import nats
 from nats.aio.client import Client as NATS
 
 from ssmd.errors import ServerError
@@ -32,12 +33,19 @@ async def connect(opts: NatsOptions, role: str) -> NATS:
 
     kw = opts.connect_kwargs()
     kw["name"] = f"{kw.get('name') or 'ssmd'}-{role}"
+    nc = NATS()
     try:
-        return await nats.connect(error_cb=on_error, disconnected_cb=on_disconnect,
-                                  reconnected_cb=on_reconnect, allow_reconnect=True, **kw)
+        # Reconnects are endless once connected; the first connection gets a deadline so a wrong
+        # URL or a down cluster is an error, not a silent retry loop.
+        await asyncio.wait_for(nc.connect(error_cb=on_error, disconnected_cb=on_disconnect,
+                                          reconnected_cb=on_reconnect, allow_reconnect=True, **kw),
+                               timeout=opts.connect_timeout)
     except Exception as exc:
-        msg = f"cannot connect to NATS at {', '.join(opts.servers)}: {exc!r}"
+        with contextlib.suppress(Exception):
+            await nc.close()
+        msg = f"cannot connect to NATS at {', '.join(opts.servers)} within {opts.connect_timeout:g} s: {exc!r}"
         raise ServerError(msg) from exc
+    return nc
 
 
 def new_member_id() -> str:

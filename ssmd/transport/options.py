@@ -17,6 +17,7 @@ query key              environment variable        default    meaning
 ``tls_ca``             SSMD_NATS_TLS_CA            none       CA bundle (implies TLS)
 ``tls_cert``/``_key``  SSMD_NATS_TLS_CERT/_KEY     none       client certificate and key (mutual TLS)
 ``name``               SSMD_NATS_NAME              app id     client connection name
+``connect_timeout``    SSMD_NATS_CONNECT_TIMEOUT   10.0       the first connection must succeed within this
 ``heartbeat``          SSMD_NATS_HEARTBEAT         1.0        group heartbeat interval, seconds
 ``session_timeout``    SSMD_NATS_SESSION_TIMEOUT   6.0        a member silent this long is dropped
 ``fetch_batch``        SSMD_NATS_FETCH_BATCH       256        messages per pull request per partition
@@ -60,6 +61,7 @@ class NatsOptions:
     tls_cert: str | None = None
     tls_key: str | None = None
     name: str | None = None
+    connect_timeout: float = 10.0
     heartbeat: float = 1.0
     session_timeout: float = 6.0
     fetch_batch: int = 256
@@ -101,7 +103,7 @@ class NatsOptions:
         return ctx
 
 
-_FLOATS = ("heartbeat", "session_timeout", "ack_timeout", "linger", "max_age", "duplicate_window")
+_FLOATS = ("connect_timeout", "heartbeat", "session_timeout", "ack_timeout", "linger", "max_age", "duplicate_window")
 _INTS = ("fetch_batch", "max_inflight")
 _STRS = ("user", "password", "token", "creds", "nkey", "tls_ca", "tls_cert", "tls_key", "name", "storage")
 

@@ -9,7 +9,8 @@ import pytest
 from faust.types import TP
 from nats.aio.client import Client as NATS
 
-from ssmd.errors import ConfigError
+from ssmd.errors import ConfigError, ServerError
+from ssmd.transport.connection import connect
 from ssmd.transport.offsets import OffsetStore
 from ssmd.transport.options import resolve
 from ssmd.transport.publisher import Publisher, PublishError
@@ -104,3 +105,11 @@ async def test_mismatched_stream_stops_the_worker(nats_server: Any, nc: NATS) ->
     finally:
         await app.stop()
     await asyncio.sleep(0)
+
+
+async def test_connects_through_any_listed_server_and_fails_clearly(nats_server: Any) -> None:
+    nc = await connect(resolve(["nats://127.0.0.1:1", nats_server.url], env={}), "test")
+    assert nc.is_connected
+    await nc.close()
+    with pytest.raises(ServerError, match="cannot connect to NATS at nats://127.0.0.1:1 within 0.5 s"):
+        await connect(resolve(["nats://127.0.0.1:1?connect_timeout=0.5"], env={}), "test")
