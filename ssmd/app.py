@@ -87,6 +87,7 @@ def create_app(settings: Settings, agents: Iterable[str] | None = None, **faust_
         "topic_partitions": settings.partitions,
         "web_port": settings.web_port,
         "web_host": "127.0.0.1",
+        "web_bind": "127.0.0.1",
         "datadir": f"{settings.data_dir}/faust",
         "broker_commit_interval": 1.0,
         # Tables (normalizer state) use JSON; the batch topics carry raw Cap'n Proto bytes.

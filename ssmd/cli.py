@@ -21,6 +21,7 @@ from ssmd import __version__
 from ssmd.errors import NotBuiltError, SsmdError
 
 COMMANDS: dict[str, str] = {
+    "archive": "ssmd.commands.archive",
     "sim": "ssmd.commands.sim",
     "demo": "ssmd.commands.demo",
     "dev": "ssmd.commands.dev",
@@ -31,7 +32,6 @@ COMMANDS: dict[str, str] = {
 PENDING: dict[str, tuple[str, int | None]] = {
     "gateway": ("serve clients: WebSocket stream, REST and the stats page", None),
     "replay": ("replay recorded history from JetStream", None),
-    "archive": ("read the archive: ls, cat, rebuild", 6),
 }
 
 

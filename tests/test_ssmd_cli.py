@@ -51,30 +51,60 @@ def test_unknown_argument_is_a_usage_error() -> None:
     assert out.returncode == 2 and "unrecognized arguments: --no-such-flag" in out.stderr
 
 
-@pytest.mark.parametrize("argv", [["demo"], ["dev", "up"]])
-def test_embedded_stack_runs_until_ctrl_c(argv: list[str], tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ssmd.cli", *argv, "--data-dir", str(tmp_path / "data")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def _children(pid: int) -> list[str]:
+    return subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+
+
+def _gone(pid: str) -> bool:
+    return not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+
+
+def _read_until(proc: subprocess.Popen[str], marker: str, within: float) -> str:
     assert proc.stdout is not None
     lines: list[str] = []
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line:
             break
         lines.append(line)
-        if "Ctrl-C stops" in line:
+        if marker in line:
             break
-    text = "".join(lines)
+    return "".join(lines)
+
+
+def test_dev_up_runs_until_ctrl_c(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ssmd.cli", "dev", "up", "--data-dir", str(tmp_path / "data")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    text = _read_until(proc, "Ctrl-C stops", 30)
     assert "nats://127.0.0.1:" in text and "redis://127.0.0.1:" in text, text
-    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    children = _children(proc.pid)
     assert len(children) == 2
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=20) == 0
     time.sleep(0.2)
-    for pid in children:
-        assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    assert all(_gone(pid) for pid in children)
+
+
+def test_demo_runs_the_pipeline_until_ctrl_c(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ssmd.cli", "demo", "--data-dir", str(tmp_path / "data"), "--report-every", "1",
+         "--markets", "5", "--store-url", f"file://{tmp_path / 'store'}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    text = _read_until(proc, "Ctrl-C stops", 60)
+    assert "nats://127.0.0.1:" in text and "simulator ws://127.0.0.1:" in text, text
+    status = ""
+    for _ in range(40):
+        status = _read_until(proc, "streams:", 5)
+        if "markets in Redis" in status and " 0 markets" not in status:
+            break
+    assert "kalshi_raw" in status and "markets in Redis" in status and " 0 markets" not in status, status
+    children = _children(proc.pid)
+    assert len(children) == 4  # nats-server, valkey-server, the simulator, the worker
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 0
+    time.sleep(0.2)
+    assert all(_gone(pid) for pid in children)
