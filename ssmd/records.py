@@ -81,22 +81,41 @@ def _to_fixed(value: Decimal, places: int, what: str) -> int:
     return fixed
 
 
+# Valid conversions, by value: every record construction and encode converts its prices and sizes,
+# and the same few hundred recur all day. Only finite Decimals are looked up (a signaling NaN
+# cannot be hashed); equal Decimals ("0.56", "0.5600") have the same fixed-point value.
+_E4_CACHE: dict[Decimal, int] = {}
+_E2_CACHE: dict[Decimal, int] = {}
+_CACHE_LIMIT = 1 << 14
+
+
+def _remember(cache: dict[Decimal, int], value: Decimal, fixed: int) -> int:
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[value] = fixed
+    return fixed
+
+
 def price_to_e4(price: Decimal, what: str = "price") -> int:
     """Exact dollars x 10^4 of ``price``; RecordError unless it is in [0, 1] on the 0.0001 grid."""
+    if type(price) is Decimal and price.is_finite() and (known := _E4_CACHE.get(price)) is not None:
+        return known
     fixed = _to_fixed(price, PRICE_PLACES, what)
     if not 0 <= fixed <= 10_000:
         msg = f"{what} {price} is outside [0, 1]"
         raise RecordError(msg)
-    return fixed
+    return _remember(_E4_CACHE, price, fixed)
 
 
 def size_to_e2(size: Decimal, what: str = "size") -> int:
     """Exact contracts x 10^2 of ``size``; RecordError unless it is >= 0 on the 0.01 grid."""
+    if type(size) is Decimal and size.is_finite() and (known := _E2_CACHE.get(size)) is not None:
+        return known
     fixed = _to_fixed(size, SIZE_PLACES, what)
     if not 0 <= fixed < _I64_END:
         msg = f"{what} {size} is negative or too large"
         raise RecordError(msg)
-    return fixed
+    return _remember(_E2_CACHE, size, fixed)
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -139,11 +158,20 @@ def _check_common(rec: Trade | OrderBookUpdate | MarketStatus) -> None:
     if type(rec.ticker) is not str or not rec.ticker:
         msg = f"ticker must be a non-empty str, got {rec.ticker!r}"
         raise RecordError(msg)
-    _check_time("received_ns", rec.received_ns)
-    _check_optional_id("exchange_ns", rec.exchange_ns)
-    _check_optional_id("sid", rec.sid)
-    _check_optional_id("seq", rec.seq)
-    _check_optional_id("connection_id", rec.connection_id)
+    received, exchange, sid, seq, connection = rec.received_ns, rec.exchange_ns, rec.sid, rec.seq, rec.connection_id
+    # One expression for the common case (records are built on every hot path); the helpers below
+    # say what is wrong when it fails.
+    if (type(received) is int and 0 <= received < _U64_END
+            and (exchange is None or (type(exchange) is int and 0 < exchange < _U64_END))
+            and (sid is None or (type(sid) is int and 0 < sid < _U64_END))
+            and (seq is None or (type(seq) is int and 0 < seq < _U64_END))
+            and (connection is None or (type(connection) is int and 0 < connection < _U64_END))):
+        return
+    _check_time("received_ns", received)
+    _check_optional_id("exchange_ns", exchange)
+    _check_optional_id("sid", sid)
+    _check_optional_id("seq", seq)
+    _check_optional_id("connection_id", connection)
 
 
 def _check_flags(**flags: bool) -> None:
@@ -199,8 +227,10 @@ class Trade:
         _check_common(self)
         price_to_e4(self.yes_price, "yes_price")
         size_to_e2(self.count, "count")
-        _check_member("taker_side", self.taker_side, SIDES)
-        _check_flags(flagged=self.flagged, block_trade=self.block_trade)
+        if self.taker_side not in SIDES:
+            _check_member("taker_side", self.taker_side, SIDES)
+        if type(self.flagged) is not bool or type(self.block_trade) is not bool:
+            _check_flags(flagged=self.flagged, block_trade=self.block_trade)
         if type(self.trade_id) is not str:
             msg = f"trade_id must be a str, got {self.trade_id!r}"
             raise RecordError(msg)
@@ -233,12 +263,21 @@ class OrderBookUpdate:
 
     def __post_init__(self) -> None:
         _check_common(self)
-        _check_member("kind", self.kind, BOOK_KINDS)
-        _check_flags(flagged=self.flagged)
+        if self.kind not in BOOK_KINDS:
+            _check_member("kind", self.kind, BOOK_KINDS)
+        if type(self.flagged) is not bool:
+            _check_flags(flagged=self.flagged)
         for side in (self.bids, self.asks):
-            if type(side) is not tuple or not all(type(level) is Level for level in side):
-                msg = f"bids and asks must be tuples of Level, got {side!r}"
-                raise RecordError(msg)
+            if type(side) is not tuple:
+                _refuse_levels(side)
+            for level in side:
+                if type(level) is not Level:
+                    _refuse_levels(side)
+
+
+def _refuse_levels(side: object) -> None:
+    msg = f"bids and asks must be tuples of Level, got {side!r}"
+    raise RecordError(msg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,6 +374,12 @@ class RawFrame:
         if type(self.data) is not bytes:
             msg = f"data must be bytes, got {type(self.data).__name__}"
             raise RecordError(msg)
+        connection, sid, seq, frame_no = self.connection_id, self.sid, self.seq, self.frame_no
+        if ((connection is None or (type(connection) is int and 0 < connection < _U64_END))
+                and (sid is None or (type(sid) is int and 0 < sid < _U64_END))
+                and (seq is None or (type(seq) is int and 0 < seq < _U64_END))
+                and (frame_no is None or (type(frame_no) is int and 0 < frame_no < _U64_END))):
+            return  # the common case in one expression, as in _check_common
         for name in ("connection_id", "sid", "seq", "frame_no"):
             _check_optional_id(name, getattr(self, name))
 
