@@ -5,7 +5,9 @@ A :class:`Capture` service runs in every worker that has the ``connector`` agent
 
 1. reads its envelope cheaply (type, sid, seq, market) and checks the sequence of its
    (connection, sid) (:class:`~ssmd.capture.sequencer.Sequencer`): a gap becomes an ``ssmd.gap`` marker
-   on each affected ticker's partition, and a ``get_snapshot`` for just those tickers;
+   on each affected ticker's partition, and a ``get_snapshot`` for just those tickers; a terminal error
+   (10, 25) that ends a sid becomes a ``seq_reset`` gap marker for the sid's tickers (the connector
+   subscribes them again, which brings fresh snapshots);
 2. wraps it in a :class:`~ssmd.records.RawFrame` (receive time, connection id, per-connection frame
    number) and queues it on its ticker's partition (control frames, which name no market, on partition
    0) in the :class:`~ssmd.capture.batcher.Batcher`, which publishes group-committed ``Batch`` events.
@@ -31,8 +33,9 @@ from mode import Service
 from ssmd import codec
 from ssmd.capture import markers
 from ssmd.capture.batcher import Batcher
-from ssmd.capture.headers import seq_of, type_of
+from ssmd.capture.headers import error_code, seq_of, type_of
 from ssmd.capture.sequencer import SeqGap, Sequencer
+from ssmd.kalshi.protocol import TERMINAL_ERRORS
 from ssmd.partitioning import partition_for
 from ssmd.records import RawFrame
 
@@ -67,6 +70,8 @@ class CaptureCore:
         gap = self.sequencer.observe(connection_id, sid, seq, ticker)
         if gap is not None:
             self._gap(gap, received_ns)
+        if ticker is None and sid is not None and seq is not None and error_code(raw) in TERMINAL_ERRORS:
+            self._sid_ended(connection_id, sid, seq, received_ns)
         if ticker is not None and not self.owns(ticker):
             self.dropped_unowned += 1
             return
@@ -82,6 +87,14 @@ class CaptureCore:
             frame = markers.gap_frame(received_ns, gap.connection_id, gap.sid, gap.expected, gap.received, tickers)
             self.batcher.add(p, frame)
         self.resync_wanted |= {t for t in gap.tickers if self.owns(t)}
+
+    def _sid_ended(self, connection_id: int, sid: int, seq: int, received_ns: int) -> None:
+        # The connector subscribes the markets again on a new sid (fresh snapshots); what the exchange
+        # did not send in between is lost for every market of the old sid.
+        tickers = self.sequencer.end(connection_id, sid)
+        log.warning("exchange ended sid %d on connection %d (%d markets)", sid, connection_id, len(tickers))
+        for p, group in self._by_partition(tickers).items():
+            self.batcher.add(p, markers.gap_frame(received_ns, connection_id, sid, seq, seq, group, "seq_reset"))
 
     def on_closed(self, connection_id: int, at_ns: int, reason: str) -> None:
         tickers = self.sequencer.tickers_of(connection_id)

@@ -7,6 +7,8 @@ and the market. A frame the scan cannot read yields ``None``; it is still kept a
 
 from __future__ import annotations
 
+import json
+
 _TYPE = b'"type":"'
 _SEQ = b'"seq":'
 
@@ -38,3 +40,19 @@ def seq_of(raw: bytes) -> int | None:
     while end < n and 0x30 <= raw[end] <= 0x39:
         end += 1
     return int(raw[start:end]) if end > start else None
+
+
+def error_code(raw: bytes) -> int | None:
+    """``msg.code`` of an ``error`` frame (None for any other frame, or an error without a code).
+
+    Error frames are rare: a full decode is affordable.
+    """
+    if not raw.startswith(b"{") or b'"error"' not in raw:
+        return None
+    try:
+        frame = json.loads(raw)
+    except ValueError:
+        return None
+    msg = frame.get("msg") if isinstance(frame, dict) and frame.get("type") == "error" else None
+    code = msg.get("code") if isinstance(msg, dict) else None
+    return code if isinstance(code, int) and not isinstance(code, bool) else None

@@ -6,7 +6,9 @@ archived with the raw frames (a reader sees the capture's own account of its hol
 turns it into gap records:
 
 - ``ssmd.gap``: an exchange sequence gap on ``(connection_id, sid)``: ``{"sid", "expected", "received",
-  "tickers"}``. ``tickers`` holds only the markets of the partition the marker is sent to.
+  "tickers"}``, plus ``"kind": "seq_reset"`` when the exchange ended the sid (error 10 or 25: its markets
+  restart on a new sid; ``expected``/``received`` are then the last seq seen and the error's seq).
+  ``tickers`` holds only the markets of the partition the marker is sent to.
 - ``ssmd.disconnect``: the connection closed: ``{"reason", "tickers"}``.
 """
 
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ssmd.errors import DecodeError
-from ssmd.records import RawFrame
+from ssmd.records import GapKind, RawFrame
 
 GAP = "ssmd.gap"
 DISCONNECT = "ssmd.disconnect"
@@ -34,11 +36,14 @@ class Marker:
     received: int | None
     tickers: tuple[str, ...]
     reason: str = ""
+    kind: GapKind = "exchange_seq"
 
 
 def gap_frame(received_ns: int, connection_id: int, sid: int, expected: int, received: int,
-              tickers: list[str]) -> RawFrame:  # fmt: skip
-    body = {"sid": sid, "expected": expected, "received": received, "tickers": sorted(tickers)}
+              tickers: list[str], kind: GapKind = "exchange_seq") -> RawFrame:  # fmt: skip
+    body: dict[str, Any] = {"sid": sid, "expected": expected, "received": received, "tickers": sorted(tickers)}
+    if kind != "exchange_seq":
+        body["kind"] = kind
     return RawFrame(received_ns, GAP, _dumps(body), connection_id, sid, None, "")
 
 
@@ -60,8 +65,12 @@ def parse_marker(frame: RawFrame) -> Marker:
         body: dict[str, Any] = json.loads(frame.data)
         tickers = tuple(str(t) for t in body["tickers"])
         if frame.channel == GAP:
+            kind = body.get("kind", "exchange_seq")
+            if kind not in ("exchange_seq", "seq_reset"):
+                msg = f"unknown gap kind {kind!r}"
+                raise ValueError(msg)
             return Marker(GAP, frame.connection_id, frame.received_ns, int(body["sid"]), int(body["expected"]),
-                          int(body["received"]), tickers)  # fmt: skip
+                          int(body["received"]), tickers, kind=kind)  # fmt: skip
         return Marker(DISCONNECT, frame.connection_id, frame.received_ns, None, None, None, tickers,
                       str(body.get("reason", "")))  # fmt: skip
     except (ValueError, KeyError, TypeError) as e:

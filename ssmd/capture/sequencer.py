@@ -8,7 +8,9 @@ partition's traffic: the check runs on the connection's complete stream, here.
 :meth:`Sequencer.observe` is called for every frame in receive order. A seq above ``last + 1`` (or a
 first seq above 1) is a gap for every market seen on that sid: Kalshi's gap names no ticker. A seq at or
 below the last is a duplicate or late frame (an anomaly, not a gap); the frame is still recorded raw, and
-the normalizer skips it by its own per-ticker check.
+the normalizer skips it by its own per-ticker check. A terminal error on a sid (codes 10 and 25) ends
+it (:meth:`Sequencer.end`): its markets are subscribed again on a new sid whose seq restarts at 1, and
+whatever the exchange did not send in between is a gap for every market the old sid carried.
 """
 
 from __future__ import annotations
@@ -61,6 +63,11 @@ class Sequencer:
             return None
         self.gaps += 1
         return SeqGap(connection_id, sid, expected, seq, frozenset(st.tickers))
+
+    def end(self, connection_id: int, sid: int) -> frozenset[str]:
+        """The exchange ended ``sid``: forget it; return every market seen on it."""
+        st = self._sids.pop((connection_id, sid), None)
+        return frozenset(st.tickers) if st is not None else frozenset()
 
     def tickers_of(self, connection_id: int) -> frozenset[str]:
         """Every market seen on any sid of a connection (for its disconnect gap)."""

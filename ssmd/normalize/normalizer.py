@@ -7,12 +7,13 @@ Feed it :class:`~ssmd.records.RawFrame` s of one partition in the order they wer
 
 Exchange gaps: sequence gaps are detected on the capture side, which sees a connection's whole sequence
 (:mod:`ssmd.capture.sequencer`), and arrive as ``ssmd.gap`` marker frames naming this partition's
-affected tickers; ``ssmd.disconnect`` markers name the tickers of a lost connection. A delta before any
-snapshot, or one that drives a level below zero, is a gap for its ticker; a ticker that reappears on
-another connection with no gap open had a disconnect gap from its last frame on the old one (a worker
-killed before it could say so). Each open gap is emitted as a :class:`~ssmd.records.Gap` with
-``end_ns=None``, its books are invalid, their records are ``flagged``, and the tickers are returned for
-recovery (``Output.resync``); the next snapshot closes the gap (a second Gap record with ``end_ns``).
+affected tickers (kind ``seq_reset`` when the exchange ended a sid with error 10 or 25); ``ssmd.disconnect``
+markers name the tickers of a lost connection. A delta before any snapshot, or one that drives a level
+below zero, is a gap for its ticker; a ticker that reappears on another connection with no gap open had
+a disconnect gap from its last frame on the old one (a worker killed before it could say so). Each open
+gap is emitted as a :class:`~ssmd.records.Gap` with ``end_ns=None``, its books are invalid, their records
+are ``flagged``, and the tickers are returned for recovery (``Output.resync``); the next snapshot closes
+the gap (a second Gap record with ``end_ns``).
 A frame whose seq is not above the ticker's last on the same (connection, sid) is a duplicate or late
 frame: counted and not applied (a delta applied twice would corrupt the book).
 
@@ -148,7 +149,7 @@ class Normalizer:
         for ticker in m.tickers:
             if m.channel == markers.GAP:
                 self.counters.gaps += 1
-                self._open_gap(marker, ticker, "exchange_seq", out, sid=m.sid, expected=m.expected, got=m.received)
+                self._open_gap(marker, ticker, m.kind, out, sid=m.sid, expected=m.expected, got=m.received)
             else:
                 t = self.ticker(ticker)
                 self._open_gap(
