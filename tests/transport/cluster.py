@@ -23,10 +23,11 @@ WORKER = Path(__file__).with_name("worker_app.py")
 class Worker:
     """One ``worker_app.py`` process; its log goes to ``log_dir``."""
 
-    def __init__(self, url: str, app_id: str, log_dir: Path, name: str) -> None:
+    def __init__(self, url: str, app_id: str, log_dir: Path, name: str, *, fast: bool = True) -> None:
         self.log = log_dir / f"{name}.log"
-        env = {**os.environ, "SSMD_NATS_HEARTBEAT": "0.3", "SSMD_NATS_SESSION_TIMEOUT": "2",
-               "TEST_DATADIR": str(log_dir / f"{name}-data")}
+        env = {**os.environ, "TEST_DATADIR": str(log_dir / f"{name}-data")}
+        if fast:  # short group timings so tests take seconds; the defaults are 1 s and 6 s
+            env.update(SSMD_NATS_HEARTBEAT="0.3", SSMD_NATS_SESSION_TIMEOUT="2")
         with self.log.open("wb") as fh:
             self.proc = subprocess.Popen([sys.executable, str(WORKER), url, app_id], stdout=fh,
                                          stderr=subprocess.STDOUT, env=env)
