@@ -11,13 +11,13 @@ API (every result is a standard, unpacked Cap'n Proto message that the ``capnp``
 - :func:`encode_struct` / :func:`decode_struct`: one record with its own struct as the root
   (``capnp decode schemas/ssmd.capnp Trade``), for subjects that name the type, as the seed did.
 
-Two implementations stand behind :func:`encode`, :func:`decode`, :func:`encode_batch`,
-:func:`decode_batch`, :func:`decode_stream` and :func:`split_batch`: a hand-written one
-(:mod:`ssmd.fastwire`, 3-10x faster, used whenever it applies) and pycapnp, the reference, which
-the ``reference_*`` functions call directly. The fast writer produces the bytes pycapnp produces
-(one segment where pycapnp would use several for messages over 8 KiB); the fast reader reads the
-canonical single-segment messages both writers produce and hands anything else (other writers'
-layouts, multi-segment or malformed messages) to pycapnp, so results and errors are pycapnp's.
+Two implementations stand behind every function here: a hand-written one (:mod:`ssmd.fastwire`,
+1.3-9x faster than pycapnp in ``bench/bench_codec.py``, used whenever it applies) and pycapnp, the
+reference, which the ``reference_*`` functions call directly. The fast writer produces the bytes
+pycapnp produces (one segment where pycapnp would use several for messages over 8 KiB); the fast
+reader reads the canonical single-segment messages both writers produce and hands anything else
+(other writers' layouts, multi-segment or malformed messages) to pycapnp, so results and errors
+are pycapnp's.
 
 Every decoder raises :class:`ssmd.errors.DecodeError` for bytes that are not a valid message of the
 expected shape (truncated, garbage, values a record cannot hold); it never aborts, and what it
@@ -204,6 +204,14 @@ def reference_split_batch(data: bytes) -> list[RecordMessage]:
 
 def encode_struct(record: AnyRecord) -> bytes:
     """One record with its own struct as the message root (no envelope)."""
+    try:
+        return _fast().writer.struct(record)
+    except Exception:  # as in encode
+        return reference_encode_struct(record)
+
+
+def reference_encode_struct(record: AnyRecord) -> bytes:
+    """:func:`encode_struct` by pycapnp (the reference implementation)."""
     tables = _wire_tables()
     kind = _record_type(tables, type(record))
     message = tables.structs[kind].new_message()
@@ -217,6 +225,12 @@ def decode_struct(data: bytes, kind: type[R]) -> R:
     The bytes do not say which struct they hold: ``kind`` is trusted (it comes from the subject or
     file name), and bytes of another struct decode as whatever they mean in ``kind``'s layout.
     """
+    record: Any = _fast().reader.struct(data, kind) if kind in _STRUCT_NAMES else None
+    return reference_decode_struct(data, kind) if record is None else record
+
+
+def reference_decode_struct(data: bytes, kind: type[R]) -> R:
+    """:func:`decode_struct` by pycapnp (the reference implementation)."""
     tables = _wire_tables()
     _record_type(tables, kind)
     try:

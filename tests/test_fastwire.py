@@ -60,6 +60,10 @@ def test_fast_and_reference_record_messages_agree(record: AnyRecord) -> None:
     assert fast == codec.reference_encode(record)
     assert codec.reference_decode(fast) == record
     assert codec._fast().reader.record(fast) == record
+    own = codec.encode_struct(record)
+    assert own == codec.reference_encode_struct(record)
+    assert codec.reference_decode_struct(own, type(record)) == record
+    assert codec._fast().reader.struct(own, type(record)) == record
 
 
 @FAST
@@ -161,7 +165,7 @@ def split_result(data: bytes, split: Any) -> list[tuple[Any, str, AnyRecord | st
 
 @FAST
 @given(st.data())
-def test_corrupted_batches_split_and_streams_read_as_the_reference_does(data: st.DataObject) -> None:
+def test_corrupted_splits_streams_and_structs_read_as_the_reference_does(data: st.DataObject) -> None:
     batch = [*EXAMPLES[:4], *EXAMPLES[-2:]]
     message = bytearray(codec.encode_batch(batch))
     stream = bytearray(b"".join(codec.encode(record) for record in batch))
@@ -170,6 +174,16 @@ def test_corrupted_batches_split_and_streams_read_as_the_reference_does(data: st
             target[data.draw(st.integers(0, len(target) - 1))] = data.draw(st.integers(0, 255))
     assert split_result(bytes(message), codec.split_batch) == split_result(bytes(message),
                                                                           codec.reference_split_batch)
+    own = bytearray(codec.encode_struct(batch[0]))
+    own[data.draw(st.integers(0, len(own) - 1))] = data.draw(st.integers(0, 255))
+    try:
+        alone: AnyRecord | str = codec.reference_decode_struct(bytes(own), Trade)
+    except DecodeError as e:
+        alone = str(e)
+    try:
+        assert codec.decode_struct(bytes(own), Trade) == alone
+    except DecodeError as e:
+        assert str(e) == alone
     try:
         expected: list[AnyRecord] | str = codec.reference_decode_stream(bytes(stream))
     except DecodeError as e:

@@ -57,6 +57,7 @@ _new_status = unchecked_constructor(MarketStatus)
 _new_gap = unchecked_constructor(Gap)
 _new_raw = unchecked_constructor(RawFrame)
 
+_KINDS = (Trade, OrderBookUpdate, MarketStatus, Gap, RawFrame)  # by union discriminant (layout.UNION_MEMBERS)
 Read = Callable[[bytes, int, int, int], tuple[Any, int]]
 
 
@@ -169,6 +170,16 @@ class Reader:
                 raise NotFast
             which, lo, mdw, mpc = _ELEMENT.unpack_from(buf, at)
             return self._member(buf, which, lo, mdw, mpc, at + 8, at + 16)[0]
+        except Exception:  # as in batch
+            return None
+
+    def struct(self, data: bytes, kind: type[Any]) -> AnyRecord | None:
+        """The record of type ``kind`` whose struct is the root of ``data``, or None if the reference
+        decoder must read it."""
+        try:
+            buf, at, dw, pc = root(data)
+            record: AnyRecord = self._members[_KINDS.index(kind)](buf, at, dw, pc)[0]
+            return record
         except Exception:  # as in batch
             return None
 

@@ -49,6 +49,7 @@ _PACK_RAW = struct.Struct(layout.RAW.fmt + "QQQ").pack
 _PACK_LEVEL = struct.Struct(layout.LEVEL.fmt).pack
 _PACK_TAG = struct.Struct("<Q").pack
 _PACK_RECORD = struct.Struct("<IIQQQ").pack  # segment table, root pointer, Record data word and pointer
+_PACK_ROOT = struct.Struct("<IIQ").pack  # segment table and root pointer
 
 # Each member struct pointer's high half: data words | pointer count << 16.
 _HI = {name: (lay.data_words | len(lay.pointers) << 16) << 32 for name, lay in layout.LAYOUTS.items()}
@@ -189,6 +190,15 @@ class Writer:
         at = write(record, 3, out)
         _check_size(at)
         out[0] = _PACK_RECORD(0, at, 0x10001 << 32, which, hi)
+        return b"".join(out)
+
+    def struct(self, record: AnyRecord) -> bytes:
+        """A message whose root is ``record``'s own struct (no ``Record`` envelope)."""
+        _, hi, write = self._members[type(record)]
+        out = [b""]
+        at = write(record, 1, out)
+        _check_size(at)
+        out[0] = _PACK_ROOT(0, at, hi)
         return b"".join(out)
 
     def _raw(self, r: RawFrame, at: int, out: list[bytes]) -> int:
