@@ -43,8 +43,31 @@ AGENTS: dict[str, str] = {
     "normalizer": "ssmd.agents.normalizer",
     "snapshotter": "ssmd.agents.snapshotter",
     "activity": "ssmd.agents.activity",
+    "archiver": "ssmd.agents.archiver",
+    "raw_archiver": "ssmd.agents.raw_archiver",
 }
 """Agent name -> module with ``install(ctx: AppContext) -> None``, in start order."""
+
+GROUPS: dict[str, tuple[str, ...]] = {
+    "": ("connector", "normalizer", "snapshotter", "activity"),
+    "archiver": ("archiver",),
+    "raw-archiver": ("raw_archiver",),
+}
+"""Agents that run together in one app (one consumer group). The archivers hold events until their
+upload, which must not stall the pipeline's rebalances, so they run in apps of their own; the raw
+archiver's app is a singleton (one writer per hour file)."""
+
+DEFAULT_AGENTS = GROUPS[""]
+
+
+def group_of(agents: Iterable[str]) -> str:
+    """The one app group the agents belong to; :class:`ConfigError` if they span several."""
+    groups = {g for a in agents for g, members in GROUPS.items() if a in members}
+    if len(groups) != 1:
+        listing = "; ".join(f"{' '.join(m)}" for m in GROUPS.values())
+        msg = f"agents {', '.join(agents)} cannot share one worker: run these groups in separate workers: {listing}"
+        raise ConfigError(msg)
+    return groups.pop()
 
 
 @dataclass
@@ -73,11 +96,12 @@ def topic_name(env: str, type_: str) -> str:
 
 def create_app(settings: Settings, agents: Iterable[str] | None = None, **faust_options: Any) -> AppContext:
     """Build the Faust app for ``settings`` with the named agents (all by default)."""
-    chosen = tuple(agents) if agents is not None else tuple(AGENTS)
+    chosen = tuple(agents) if agents is not None else DEFAULT_AGENTS
     unknown = [a for a in chosen if a not in AGENTS]
     if unknown:
         msg = f"unknown agent(s) {', '.join(unknown)}: choose from {', '.join(AGENTS)}"
         raise ConfigError(msg)
+    group = group_of(chosen)
     if settings.nats_url is None:
         msg = "no NATS server: set --nats-url / SSMD_NATS_URL (ssmd dev up starts one)"
         raise ConfigError(msg)
@@ -94,9 +118,12 @@ def create_app(settings: Settings, agents: Iterable[str] | None = None, **faust_
         "value_serializer": "json",
         "key_serializer": "json",
     }
+    if group:
+        # Archivers hold events until they are uploaded: a rebalance must not wait for them.
+        options["stream_wait_empty"] = False
     options.update(faust_options)
     Path(options["datadir"]).mkdir(parents=True, exist_ok=True)
-    app = faust.App(f"ssmd-{settings.env}", **options)
+    app = faust.App(f"ssmd-{settings.env}" + (f"-{group}" if group else ""), **options)
     batches: dict[str, Any] = {"partitions": settings.partitions, "key_serializer": "raw", "value_serializer": "raw"}
     raw = app.topic(topic_name(settings.env, "raw"), **batches)
     normalized = app.topic(topic_name(settings.env, "normalized"), **batches)

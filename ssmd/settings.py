@@ -112,6 +112,7 @@ class Settings:
     gateway_host: str = setting("127.0.0.1", str, "gateway listen address")
     gateway_port: int = setting(8080, int, "gateway listen port")
     web_port: int = setting(6066, int, "worker stats web page port")
+    archive_interval: float = setting(30.0, _positive_float, "seconds between archive uploads (status partial)")
     stale_after: float = setting(30.0, _positive_float, "seconds without any exchange frame before reconnecting")
     log_level: str = setting("INFO", _log_level, "log level")
 

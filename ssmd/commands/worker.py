@@ -19,12 +19,14 @@ HELP = "run ssmd's stream agents (connector, normalizer, ...) until SIGTERM"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ssmd.app import AGENTS
+    from ssmd.app import AGENTS, DEFAULT_AGENTS
 
     parser.add_argument(
         "--agents",
-        default=",".join(AGENTS),
-        help=f"comma-separated agents to run (default: all: {','.join(AGENTS)})",
+        default=",".join(DEFAULT_AGENTS),
+        help=f"comma-separated agents to run (default: {','.join(DEFAULT_AGENTS)}; "
+        "the archivers run in workers of their own: --agents archiver, --agents raw_archiver; "
+        f"all: {','.join(AGENTS)})",
     )
     settings_mod.add_arguments(parser)
 
@@ -43,6 +45,9 @@ def parse_agents(text: str) -> tuple[str, ...]:
 def run(args: argparse.Namespace) -> int:
     settings = settings_mod.from_args(args)
     agents = parse_agents(args.agents)
+    from ssmd.app import group_of
+
+    group_of(agents)
     if "connector" in agents:
         settings.require("kalshi_key_id", "kalshi_private_key")
     stack = None
