@@ -9,7 +9,8 @@ their ratio:
   writes and the normalizer and raw archiver read them;
 - normalized stream: a realistic mix (70% one-level book changes, 25% trades, 5% ten-level
   snapshots), then each kind alone;
-- ``split_batch`` (the archivers' path) and one record per message;
+- the codec work of one frame through the capture path (:meth:`Bench.pipeline`);
+- ``split_batch`` (the archivers' path), ``encode_struct`` (public subjects), one record per message;
 - json and msgspec round trips of the equivalent dicts, as a yardstick.
 """
 
@@ -110,23 +111,28 @@ class Bench:
 
     def pipeline(self, raw: Sequence[AnyRecord], records: Sequence[AnyRecord]) -> None:
         """The codec work of one frame through the capture path: the connector encodes it into a raw
-        batch, the normalizer decodes that and encodes ~1 normalized record into a batch, which one
-        consumer decodes (the raw archiver, the snapshotter and the gateway each add a decode)."""
+        batch, the normalizer decodes that, encodes ~1 normalized record into a batch and on its own
+        for the public per-ticker subject (``encode_batch_and_structs``; the reference path encodes
+        twice), and one consumer decodes the batch (the raw archiver, the
+        snapshotter and the gateway each add a decode)."""
         size = self.batch
         raw_batches = [raw[i:i + size] for i in range(0, len(raw), size)]
         batches = [records[i:i + size] for i in range(0, len(records), size)]
 
-        def run(encode: Callable[[Sequence[AnyRecord]], bytes],
-                decode: Callable[[bytes], list[AnyRecord]]) -> Callable[[], None]:
+        def reference_both(records: Sequence[AnyRecord]) -> tuple[bytes, list[bytes]]:
+            return codec.reference_encode_batch(records), [codec.reference_encode_struct(r) for r in records]
+
+        def run(encode: Callable[[Sequence[AnyRecord]], bytes], decode: Callable[[bytes], list[AnyRecord]],
+                encode_both: Callable[[Sequence[AnyRecord]], tuple[bytes, list[bytes]]]) -> Callable[[], None]:
             def frames() -> None:
                 for frames_batch, normalized in zip(raw_batches, batches, strict=True):
                     decode(encode(frames_batch))
-                    decode(encode(normalized))
+                    decode(encode_both(normalized)[0])
             return frames
 
-        self.rows.append(("pipeline: frames/s of codec work (raw enc+dec, normalized enc+dec)", self.rate(
-            len(raw), run(codec.encode_batch, codec.decode_batch)), self.rate(
-            len(raw), run(codec.reference_encode_batch, codec.reference_decode_batch))))
+        self.rows.append(("pipeline: frames/s of codec work per frame (see Bench.pipeline)", self.rate(
+            len(raw), run(codec.encode_batch, codec.decode_batch, codec.encode_batch_and_structs)), self.rate(
+            len(raw), run(codec.reference_encode_batch, codec.reference_decode_batch, reference_both))))
 
     def single(self, name: str, n: int, run: Callable[[], object], reference: Callable[[], object] | None) -> None:
         self.rows.append((name, self.rate(n, run), None if reference is None else self.rate(n, reference)))
@@ -161,6 +167,9 @@ def main() -> None:
     bench.single("normalized mix: split_batch (archivers)", len(records),
                  lambda: [codec.split_batch(e) for e in encoded],
                  lambda: [codec.reference_split_batch(e) for e in encoded])
+    bench.single("normalized mix: encode_struct (public subjects)", len(records),
+                 lambda: [codec.encode_struct(r) for r in records],
+                 lambda: [codec.reference_encode_struct(r) for r in records])
     bench.single("normalized mix: encode+decode, 1 record/message", len(records),
                  lambda: [codec.decode(codec.encode(r)) for r in records],
                  lambda: [codec.reference_decode(codec.reference_encode(r)) for r in records])

@@ -9,7 +9,8 @@ API (every result is a standard, unpacked Cap'n Proto message that the ``capnp``
   one event on an internal batched stream; :func:`split_batch` turns one into ``Record`` messages
   without decoding the records (for archivers).
 - :func:`encode_struct` / :func:`decode_struct`: one record with its own struct as the root
-  (``capnp decode schemas/ssmd.capnp Trade``), for subjects that name the type, as the seed did.
+  (``capnp decode schemas/ssmd.capnp Trade``), for subjects that name the type, as the seed did;
+  :func:`encode_batch_and_structs` gives a batch and its records' struct messages in one go.
 
 Two implementations stand behind every function here: a hand-written one (:mod:`ssmd.fastwire`,
 1.3-9x faster than pycapnp in ``bench/bench_codec.py``, used whenever it applies) and pycapnp, the
@@ -109,6 +110,16 @@ def encode_batch(records: Sequence[AnyRecord]) -> bytes:
         return _fast().writer.batch(records)
     except Exception:  # as in encode
         return reference_encode_batch(records)
+
+
+def encode_batch_and_structs(records: Sequence[AnyRecord]) -> tuple[bytes, list[bytes]]:
+    """``(encode_batch(records), [encode_struct(r) for r in records])`` from one encoding, for a
+    stage that publishes records both batched and one per public subject (the normalizer): the
+    struct messages cost a copy instead of a second encoding."""
+    try:
+        return _fast().writer.batch_and_structs(records)
+    except Exception:  # as in encode
+        return reference_encode_batch(records), [reference_encode_struct(record) for record in records]
 
 
 def decode_batch(data: bytes) -> list[AnyRecord]:

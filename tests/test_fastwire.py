@@ -54,6 +54,16 @@ def test_fast_and_reference_codecs_agree_both_ways(batch: list[AnyRecord]) -> No
 
 
 @FAST
+@given(st.lists(records, max_size=8))
+def test_a_batch_and_its_struct_messages_come_from_one_encoding(batch: list[AnyRecord]) -> None:
+    data, structs = codec.encode_batch_and_structs(batch)
+    assert data == codec.encode_batch(batch)
+    assert structs == [codec.encode_struct(record) for record in batch]
+    assert [codec.reference_decode_struct(message, type(record)) for message, record in zip(structs, batch,
+                                                                                            strict=True)] == batch
+
+
+@FAST
 @given(records)
 def test_fast_and_reference_record_messages_agree(record: AnyRecord) -> None:
     fast = codec.encode(record)
@@ -244,6 +254,8 @@ def test_non_records_are_type_errors_as_before() -> None:
         codec.encode_batch([EXAMPLES[0], not_a_record])
     with pytest.raises(TypeError, match="not an ssmd record"):
         codec.encode(not_a_record)
+    with pytest.raises(TypeError, match="not an ssmd record"):
+        codec.encode_batch_and_structs([not_a_record])
 
 
 def test_layouts_match_the_schema_and_a_new_field_is_caught(tmp_path: Path) -> None:

@@ -178,10 +178,28 @@ class Writer:
                 append(ticker)
                 append(zeros[8 - (nt & 7)])
             at = tail
-        _check_size(at)
-        out[0] = struct.pack(f"<IIQQQ{2 * n}Q", 0, at, 1 << 48, 1 | (7 | 2 * n << 3) << 32, n << 2 | 0x10001 << 32,
-                             *pointers)
+        out[0] = _batch_head(n, at, pointers)
         return b"".join(out)
+
+    def batch_and_structs(self, records: Sequence[AnyRecord]) -> tuple[bytes, list[bytes]]:
+        """:meth:`batch`, and each record as :meth:`struct` writes it, from one encoding: a member's
+        struct and the objects after it are the same bytes in both messages (pointers are relative)."""
+        n = len(records)
+        out = [b""]
+        pointers = [0] * (2 * n)
+        structs = []
+        members = self._members
+        at = 3 + 2 * n
+        for i, r in enumerate(records):
+            which, hi, write = members[type(r)]
+            pointers[2 * i] = which
+            pointers[2 * i + 1] = (at - 5 - 2 * i) << 2 | hi
+            first = len(out)
+            end = write(r, at, out)
+            structs.append(_PACK_ROOT(0, 1 + end - at, hi) + b"".join(out[first:]))
+            at = end
+        out[0] = _batch_head(n, at, pointers)
+        return b"".join(out), structs
 
     def record(self, record: AnyRecord) -> bytes:
         """A ``Record`` message (the archive format) holding ``record``."""
@@ -273,6 +291,13 @@ class Writer:
             self._gap_kinds[r.kind], r.start_ns, r.end_ns or 0, r.received_ns, r.connection_id or 0, r.sid or 0,
             r.expected_seq or 0, r.received_seq or 0, r.missing, *pointers)
         return tail
+
+
+def _batch_head(n: int, words: int, pointers: list[int]) -> bytes:
+    """Segment table, root pointer, Batch struct, list tag and the n Record elements."""
+    _check_size(words)
+    return struct.pack(f"<IIQQQ{2 * n}Q", 0, words, 1 << 48, 1 | (7 | 2 * n << 3) << 32, n << 2 | 0x10001 << 32,
+                       *pointers)
 
 
 def _check_size(words: int) -> None:
