@@ -12,7 +12,7 @@ from typing import Any
 
 import capnp
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_codec import EXAMPLES, FAST, records
 
@@ -29,6 +29,10 @@ TICKER = "KXGOLDH-26AUG2711-T4615.99"
 FRAME = b'{"type":"trade","sid":11,"seq":2,"msg":{"market_ticker":"KXGOLDH-26AUG2711-T4615.99","count_fp":"136.00"}}'
 
 
+# Lists of records are slow to generate; fewer examples keep this file within its time budget.
+LISTS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
 def fast_batch(data: bytes) -> list[AnyRecord] | None:
     return codec._fast().reader.batch(data)
 
@@ -42,7 +46,7 @@ def raw_frames(n: int) -> list[AnyRecord]:
     return [RawFrame(NOW + i, "trade", FRAME, 3, 11, i + 1, TICKER, i + 1) for i in range(n)]
 
 
-@FAST
+@LISTS
 @given(st.lists(records, max_size=12))
 def test_fast_and_reference_codecs_agree_both_ways(batch: list[AnyRecord]) -> None:
     fast, reference = codec.encode_batch(batch), codec.reference_encode_batch(batch)
@@ -53,7 +57,7 @@ def test_fast_and_reference_codecs_agree_both_ways(batch: list[AnyRecord]) -> No
     assert codec.decode_batch(reference) == batch
 
 
-@FAST
+@LISTS
 @given(st.lists(records, max_size=8))
 def test_a_batch_and_its_struct_messages_come_from_one_encoding(batch: list[AnyRecord]) -> None:
     data, structs = codec.encode_batch_and_structs(batch)
@@ -76,7 +80,7 @@ def test_fast_and_reference_record_messages_agree(record: AnyRecord) -> None:
     assert codec._fast().reader.struct(own, type(record)) == record
 
 
-@FAST
+@LISTS
 @given(st.lists(records, max_size=8))
 def test_split_batch_copies_what_pycapnp_copies(batch: list[AnyRecord]) -> None:
     data = codec.encode_batch(batch)
