@@ -31,9 +31,15 @@ def test_compose_services_run_real_subcommands() -> None:
     services = _compose()["services"]
     assert {"nats-1", "nats-2", "nats-3", "valkey", "minio", "worker", "gateway"} <= set(services)
     known = set(COMMANDS) | set(PENDING)
-    for name in ("worker", "gateway", "sim"):
+    for name in ("worker", "archiver", "raw-archiver", "gateway", "sim"):
         assert services[name]["command"][0] in known
         assert services[name]["build"]["dockerfile"] == "docker/Dockerfile"
+    from ssmd.app import group_of
+
+    for name in ("archiver", "raw-archiver"):
+        command = services[name]["command"]
+        group_of(command[command.index("--agents") + 1].split(","))  # one valid agent group
+    assert services["raw-archiver"]["deploy"]["replicas"] == 1
     nats_urls = services["worker"]["environment"]["SSMD_NATS_URL"]
     assert Settings.load({"nats_url": nats_urls}).nats_url == nats_urls
 

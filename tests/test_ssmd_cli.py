@@ -103,8 +103,12 @@ def test_demo_runs_the_pipeline_until_ctrl_c(tmp_path: Path) -> None:
             break
     assert "kalshi_raw" in status and "markets in Redis" in status and " 0 markets" not in status, status
     children = _children(proc.pid)
-    assert len(children) == 4  # nats-server, valkey-server, the simulator, the worker
+    assert len(children) == 6  # nats-server, valkey-server, the simulator, three workers
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 0
     time.sleep(0.2)
     assert all(_gone(pid) for pid in children)
+    # Stopping uploads what is pending: both archives and their manifests are in the store.
+    manifests = sorted(str(p.relative_to(tmp_path / "store")) for p in (tmp_path / "store").rglob("manifest.json"))
+    assert any(m.startswith("ssmd-raw/kalshi-dev/kalshi/") for m in manifests), manifests
+    assert any(m.startswith("ssmd-normalized/kalshi-dev/kalshi/v1/") for m in manifests), manifests

@@ -1,8 +1,9 @@
 """``ssmd demo``: the whole pipeline on the embedded default, until Ctrl-C.
 
 Starts the embedded servers (nats-server with JetStream, valkey-server), the exchange simulator
-(``ssmd sim``) and one ``ssmd worker`` with every agent, wired together only through ``SSMD_*``
-settings, exactly as separate machines would be. Every few seconds it prints what the pipeline holds:
+(``ssmd sim``) and three workers: the pipeline (connector, normalizer, snapshotter, activity), the
+normalized archiver and the raw archiver, wired together only through ``SSMD_*`` settings, exactly as
+separate machines would be. Every few seconds it prints what the pipeline holds:
 JetStream streams and message counts, and the Redis snapshot of a few markets. Ctrl-C stops the
 worker (gracefully: it uploads what is pending), the simulator, then the servers.
 """
@@ -21,6 +22,7 @@ from typing import Any
 
 from ssmd import settings as settings_mod
 from ssmd.commands.signals import wait_for_stop
+from ssmd.devstack import free_port
 
 HELP = "run the whole pipeline on its embedded default (NATS, Valkey, file store, simulator) until Ctrl-C"
 
@@ -33,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ssmd.devstack import DevStack, free_port
+    from ssmd.devstack import DevStack
 
     settings = settings_mod.from_args(args)
     data = Path(settings.data_dir)
@@ -43,22 +45,23 @@ def run(args: argparse.Namespace) -> int:
                "SSMD_PARTITIONS": str(settings.partitions), "SSMD_DATA_DIR": str(data / "worker"),
                "SSMD_LOG_LEVEL": settings.log_level, "SSMD_WEB_PORT": str(free_port())}  # fmt: skip
         sim = _start_sim(args, data, env)
-        worker: subprocess.Popen[bytes] | None = None
+        workers: list[subprocess.Popen[bytes]] = []
         try:
             env.update(_sim_settings(sim, data))
-            worker = subprocess.Popen([sys.executable, "-m", "ssmd.cli", "worker"], env=env,
-                                      stdout=(data / "worker.log").open("ab"), stderr=subprocess.STDOUT)  # fmt: skip
+            worker = _start_worker(env, data, "worker", None)
+            workers = [worker, _start_worker(env, data, "archiver", "archiver"),
+                       _start_worker(env, data, "raw-archiver", "raw_archiver")]  # fmt: skip
             print(f"ssmd demo (env {settings.env}): simulator {env['SSMD_KALSHI_WS_URL']}")
             print(f"  nats:  {stack.nats.url}\n  redis: {stack.valkey.url}\n  store: {settings.store_url}")
-            print(f"  logs:  {data / 'worker.log'}, {data / 'sim.log'}")
+            print(f"  logs:  {data}/{{worker,archiver,raw-archiver,sim}}.log")
             print(f"  stats: http://127.0.0.1:{env['SSMD_WEB_PORT']}/ (the worker's Faust web views)")
             print("Ctrl-C stops the demo.", flush=True)
-            _report_until_stopped(args.report_every, env, worker, settings.env)
-            if worker.poll() is not None:
+            _report_until_stopped(args.report_every, env, workers, settings.env)
+            if any(w.poll() is not None for w in workers):
                 return 1
         finally:
             print("stopping...", file=sys.stderr, flush=True)
-            for proc in (worker, sim):
+            for proc in [*workers, sim]:
                 if proc is not None and proc.poll() is None:
                     proc.terminate()
                     try:
@@ -66,6 +69,14 @@ def run(args: argparse.Namespace) -> int:
                     except subprocess.TimeoutExpired:
                         proc.kill()
     return 0
+
+
+def _start_worker(env: dict[str, str], data: Path, name: str, agents: str | None) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "ssmd.cli", "worker"] + (["--agents", agents] if agents else [])
+    env = {**env, "SSMD_DATA_DIR": str(data / name), "SSMD_ARCHIVE_INTERVAL": "10"}
+    if agents:
+        env["SSMD_WEB_PORT"] = str(free_port())
+    return subprocess.Popen(cmd, env=env, stdout=(data / f"{name}.log").open("ab"), stderr=subprocess.STDOUT)
 
 
 def _start_sim(args: argparse.Namespace, data: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -97,15 +108,18 @@ def _sim_settings(sim: subprocess.Popen[bytes], data: Path) -> dict[str, str]:
     raise SystemExit(msg)
 
 
-def _report_until_stopped(every: float, env: dict[str, str], worker: subprocess.Popen[bytes], ssmd_env: str) -> None:
+def _report_until_stopped(
+    every: float, env: dict[str, str], workers: list[subprocess.Popen[bytes]], ssmd_env: str
+) -> None:
     import threading
 
     stop = threading.Event()
 
     def report() -> None:
         while not stop.wait(every):
-            if worker.poll() is not None:
-                print(f"the worker exited with status {worker.returncode}; see its log", flush=True)
+            dead = [w for w in workers if w.poll() is not None]
+            if dead:
+                print(f"a worker exited with status {dead[0].returncode}; see its log", flush=True)
                 os.kill(os.getpid(), signal.SIGTERM)  # end the demo: wait_for_stop() returns
                 return
             try:
