@@ -45,6 +45,7 @@ _STATUS = struct.Struct(layout.STATUS.fmt + "iIiIiI")
 _GAP = struct.Struct(layout.GAP.fmt + "iIiI")
 _RAW = struct.Struct(layout.RAW.fmt + "iIiIiI")
 _LEVEL = struct.Struct(layout.LEVEL.fmt)
+_NO_LEVELS = struct.pack("<Q", 4 << 32)  # the tag of an empty list of Levels (4 data words each)
 _PRICES = tuple(e4_to_price(i) for i in range(10_001))
 _CACHE_LIMIT = 1 << 14
 _SIZES: dict[int, Decimal] = {}
@@ -139,8 +140,6 @@ def _levels(buf: bytes, pointer: int, lo: int, hi: int, cursor: int) -> tuple[tu
     if n == 1:
         values = _LEVEL.unpack_from(buf, tag + 8)
         return (_LEVELS.get(values) or _level(values),), end
-    if n == 0:
-        return (), end
     # Books repeat the same levels all day: the cache skips validating and building them again.
     get = _LEVELS.get
     return tuple([get(values) or _level(values) for values in _LEVEL.iter_unpack(memoryview(buf)[tag + 8:end])]), end
@@ -304,8 +303,14 @@ class Reader:
         if k_lo & 3 != 1 or k_hi & 7 != 2 or start < at + 72 or end > len(buf) or end <= start + 1 or buf[end - 1]:
             raise NotFast
         ticker = buf[start:end - 1].decode()
-        bids, cursor = _levels(buf, at + 56, b_lo, b_hi, (end + 7) & -8)
-        asks, cursor = _levels(buf, at + 64, a_lo, a_hi, cursor)
+        cursor = (end + 7) & -8
+        bids, cursor = _levels(buf, at + 56, b_lo, b_hi, cursor)
+        asks: tuple[Level, ...]
+        tag = at + 72 + (a_lo >> 2) * 8
+        if a_hi == 7 and a_lo & 3 == 1 and tag >= cursor and buf[tag:tag + 8] == _NO_LEVELS:
+            asks, cursor = (), tag + 8  # a change on the bid side only: an empty list, read by hand
+        else:
+            asks, cursor = _levels(buf, at + 64, a_lo, a_hi, cursor)
         return _new_book(ticker, self._book_kinds[kind], bids, asks, recv, ts or None, sid or None, seq or None,
                          conn or None, bool(flags & 1)), cursor
 

@@ -16,7 +16,6 @@ precise error.
 
 from __future__ import annotations
 
-import functools
 import struct
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -48,6 +47,7 @@ _PACK_GAP = struct.Struct(layout.GAP.fmt + "QQ").pack
 _PACK_RAW = struct.Struct(layout.RAW.fmt + "QQQ").pack
 _PACK_LEVEL = struct.Struct(layout.LEVEL.fmt).pack
 _PACK_TAG = struct.Struct("<Q").pack
+_LEVEL_TAGS = tuple(_PACK_TAG(n << 2 | 4 << 32) for n in range(64))  # a composite list tag: n Levels
 _PACK_RECORD = struct.Struct("<IIQQQ").pack  # segment table, root pointer, Record data word and pointer
 _PACK_ROOT = struct.Struct("<IIQ").pack  # segment table and root pointer
 
@@ -106,9 +106,16 @@ def _data(value: bytes, pointer: int, tail: int, out: list[bytes]) -> tuple[int,
     return (tail - pointer - 1) << 2 | 1 | _TEXT | n << 35, tail + ((n + 7) >> 3)
 
 
-@functools.lru_cache(maxsize=256)
-def _level_tag(count: int) -> bytes:
-    return _PACK_TAG(count << 2 | 4 << 32)  # a composite list tag: count elements of 4 data words
+def _levels(levels: Sequence[Level], pointer: int, tail: int, out: list[bytes]) -> tuple[int, int]:
+    """A list of levels at word ``tail`` and the pointer to it from word ``pointer``."""
+    # A composite list even when empty (a tag word and no elements), as the reference writer does.
+    n = len(levels)
+    out.append(_LEVEL_TAGS[n] if n < len(_LEVEL_TAGS) else _PACK_TAG(n << 2 | 4 << 32))
+    get = _LEVELS.get
+    for level in levels:
+        key = (level.price, level.size)
+        out.append(get(key) or _level(key))
+    return (tail - pointer - 1) << 2 | 1 | (7 | 4 * n << 3) << 32, tail + 1 + 4 * n
 
 
 def _level(key: tuple[Decimal, Decimal]) -> bytes:
@@ -254,23 +261,18 @@ class Writer:
     def _book(self, r: OrderBookUpdate, at: int, out: list[bytes]) -> int:
         head = len(out)
         out.append(b"")
-        (p_ticker,), tail = _texts((r.ticker,), at + 6, at + 9, out)
-        p_bids, tail = self._levels(r.bids, at + 7, tail, out)
-        p_asks, tail = self._levels(r.asks, at + 8, tail, out)
+        ticker = r.ticker.encode()
+        tail = at + 9
+        p_ticker = 0
+        if n := len(ticker):  # the ticker text right after the struct, as _texts would place it
+            p_ticker = 2 << 2 | 1 | _TEXT | (n + 1) << 35
+            out += (ticker, _ZEROS[8 - (n & 7)])
+            tail += (n + 8) >> 3
+        p_bids, tail = _levels(r.bids, at + 7, tail, out)
+        p_asks, tail = _levels(r.asks, at + 8, tail, out)
         out[head] = _PACK_BOOK(r.exchange_ns or 0, self._book_kinds[r.kind], r.flagged, r.received_ns,
                                r.sid or 0, r.seq or 0, r.connection_id or 0, p_ticker, p_bids, p_asks)
         return tail
-
-    @staticmethod
-    def _levels(levels: Sequence[Level], pointer: int, tail: int, out: list[bytes]) -> tuple[int, int]:
-        # A composite list even when empty (a tag word and no elements), as the reference writer does.
-        n = len(levels)
-        out.append(_level_tag(n))
-        get = _LEVELS.get
-        for level in levels:
-            key = (level.price, level.size)
-            out.append(get(key) or _level(key))
-        return (tail - pointer - 1) << 2 | 1 | (7 | 4 * n << 3) << 32, tail + 1 + 4 * n
 
     def _status(self, r: MarketStatus, at: int, out: list[bytes]) -> int:
         head = len(out)
