@@ -13,7 +13,7 @@ import msgspec
 
 from ssmd import settings as settings_mod
 
-HELP = "read the archive: 'ls' ticker-days with condition and score, 'cat' records, 'cat-raw' frames"
+HELP = "read the archive: 'ls' ticker-days with condition and score, 'cat' records, 'cat-raw' frames, 'rebuild'"
 
 _STORE_SETTINGS = ["env", "store_url", "s3_endpoint_url", "s3_region", "s3_access_key_id", "s3_secret_access_key",
                    "log_level"]
@@ -47,14 +47,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "control")
     raw.add_argument("--hour", type=int, choices=range(24), metavar="HH", help="only this hour (0-23, UTC)")
     raw.add_argument("--data", action="store_true", help="print only each original frame, byte for byte")
-    for p in (ls, cat, raw):
+    rebuild = sub.add_parser("rebuild", help="re-normalize a day from the raw archive (after a wire-format change)",
+                             description="Read a day's raw archive, normalize it again with this version's parsers, "
+                             "and replace that day's normalized archive and manifests.")
+    rebuild.add_argument("date", metavar="DATE", type=_date, help="YYYY-MM-DD")
+    rebuild.add_argument("--dry-run", action="store_true", help="count what would be rebuilt; write nothing")
+    for p in (ls, cat, raw, rebuild):
         settings_mod.add_arguments(p, only=_STORE_SETTINGS)
 
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_mod.from_args(args)
+    if args.archive_command == "rebuild":
+        return asyncio.run(_rebuild(settings, args))
     action = {"ls": _ls, "cat": _cat, "cat-raw": _cat_raw}[args.archive_command]
     return asyncio.run(_with_reader(settings, action, args))
+
+
+async def _rebuild(settings: settings_mod.Settings, args: argparse.Namespace) -> int:
+    from ssmd.archive.rebuild import rebuild_day
+    from ssmd.store import open_store
+
+    async with open_store(settings) as store:
+        result = await rebuild_day(store, settings.env, args.date, dry_run=args.dry_run)
+    verb = "would write" if args.dry_run else "wrote"
+    print(f"{args.date}: {result.frames} raw frames ({result.malformed} malformed) -> {verb} {result.records} records; "
+          f"replaced {result.deleted} objects")
+    return 0
 
 
 async def _with_reader(settings: settings_mod.Settings, action: Any, args: argparse.Namespace) -> int:
