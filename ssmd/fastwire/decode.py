@@ -18,10 +18,23 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from typing import Any
 
 from ssmd.fastwire import layout
+from ssmd.fastwire.segment import (
+    NO_LEVELS,
+    PRICES,
+    SEGMENT,
+    SIZES,
+    NotFast,
+    elements_of,
+    price_of,
+    read_data,
+    read_levels,
+    read_text,
+    root,
+    size_of,
+)
 from ssmd.records import (
     AnyRecord,
     Gap,
@@ -30,119 +43,24 @@ from ssmd.records import (
     OrderBookUpdate,
     RawFrame,
     Trade,
-    e2_to_size,
-    e4_to_price,
     unchecked_constructor,
 )
 
-_SEGMENT = 8  # the segment starts after a one-segment table (count - 1 and size: two u32)
-_STRUCT_POINTER = struct.Struct("<iHH")
-_LIST_POINTER = struct.Struct("<iI")
 _ELEMENT = struct.Struct("<H6xiHH")  # a Record in a list: discriminant, then its member's struct pointer
 _TRADE = struct.Struct(layout.TRADE.fmt + "iIiI")
 _BOOK = struct.Struct(layout.BOOK.fmt + "iIiIiI")
 _STATUS = struct.Struct(layout.STATUS.fmt + "iIiIiI")
 _GAP = struct.Struct(layout.GAP.fmt + "iIiI")
 _RAW = struct.Struct(layout.RAW.fmt + "iIiIiI")
-_LEVEL = struct.Struct(layout.LEVEL.fmt)
-_NO_LEVELS = struct.pack("<Q", 4 << 32)  # the tag of an empty list of Levels (4 data words each)
-_PRICES = tuple(e4_to_price(i) for i in range(10_001))
-_CACHE_LIMIT = 1 << 14
-_SIZES: dict[int, Decimal] = {}
-_LEVELS: dict[tuple[float, int, int, int], Level] = {}
 
 _new_trade = unchecked_constructor(Trade)
 _new_book = unchecked_constructor(OrderBookUpdate)
-_new_level = unchecked_constructor(Level)
 _new_status = unchecked_constructor(MarketStatus)
 _new_gap = unchecked_constructor(Gap)
 _new_raw = unchecked_constructor(RawFrame)
 
 _KINDS = (Trade, OrderBookUpdate, MarketStatus, Gap, RawFrame)  # by union discriminant (layout.UNION_MEMBERS)
 Read = Callable[[bytes, int, int, int], tuple[Any, int]]
-
-
-class NotFast(Exception):
-    """The message is not in the shape this reader handles; the reference decoder must read it."""
-
-
-def _size(fixed: int) -> Decimal:
-    size = _SIZES.get(fixed)
-    if size is None:
-        size = e2_to_size(fixed)  # RecordError if negative
-        if len(_SIZES) >= _CACHE_LIMIT:
-            _SIZES.clear()
-        _SIZES[fixed] = size
-    return size
-
-
-def _price(fixed: int) -> Decimal:
-    if not 0 <= fixed <= 10_000:
-        raise NotFast
-    return _PRICES[fixed]
-
-
-def _target(lo: int, pointer: int, cursor: int, words: int, end: int) -> int:
-    """Byte position of an object of ``words`` words that the pointer at ``pointer`` (low half ``lo``)
-    points at, which must lie between ``cursor`` and ``end``."""
-    start = pointer + 8 + (lo >> 2) * 8
-    if start < cursor or start + words * 8 > end:
-        raise NotFast
-    return start
-
-
-# _text and _data are inlined by hand in the RawFrame loop of Reader._batch: keep the three alike.
-def _text(buf: bytes, pointer: int, lo: int, hi: int, cursor: int) -> tuple[str, int]:
-    """The Text a pointer (at byte ``pointer``, halves ``lo``, ``hi``) points to, at or after
-    ``cursor``, and the position after it."""
-    if not (lo or hi):
-        return "", cursor
-    start = pointer + 8 + (lo >> 2) * 8
-    end = start + (hi >> 3)
-    if lo & 3 != 1 or hi & 7 != 2 or start < cursor or end > len(buf) or end == start or buf[end - 1]:
-        raise NotFast  # not a byte list in bounds after the cursor, or no terminating NUL
-    return buf[start:end - 1].decode(), (end + 7) & -8
-
-
-def _data(buf: bytes, pointer: int, lo: int, hi: int, cursor: int) -> tuple[bytes, int]:
-    """As :func:`_text`, for a Data field."""
-    if not (lo or hi):
-        return b"", cursor
-    start = pointer + 8 + (lo >> 2) * 8
-    end = start + (hi >> 3)
-    if lo & 3 != 1 or hi & 7 != 2 or start < cursor or end > len(buf):
-        raise NotFast
-    return buf[start:end], (end + 7) & -8
-
-
-def _level(values: tuple[float, int, int, int]) -> Level:
-    price_f, size_u, price, size = values
-    if not price and not size and (price_f or size_u):
-        raise NotFast  # a seed-era level: the reference converts its approximate fields
-    level: Level = _new_level(_price(price), _size(size))
-    if len(_LEVELS) >= _CACHE_LIMIT:
-        _LEVELS.clear()
-    _LEVELS[values] = level
-    return level
-
-
-def _levels(buf: bytes, pointer: int, lo: int, hi: int, cursor: int) -> tuple[tuple[Level, ...], int]:
-    if not (lo or hi):
-        return (), cursor
-    tag = pointer + 8 + (lo >> 2) * 8
-    if lo & 3 != 1 or hi & 7 != 7 or tag < cursor:
-        raise NotFast
-    tag_lo, tag_dw, tag_pc = _STRUCT_POINTER.unpack_from(buf, tag)
-    n = tag_lo >> 2
-    end = tag + 8 + 32 * n
-    if tag_lo & 3 or tag_dw != 4 or tag_pc or 4 * n != hi >> 3 or end > len(buf):
-        raise NotFast
-    if n == 1:
-        values = _LEVEL.unpack_from(buf, tag + 8)
-        return (_LEVELS.get(values) or _level(values),), end
-    # Books repeat the same levels all day: the cache skips validating and building them again.
-    get = _LEVELS.get
-    return tuple([get(values) or _level(values) for values in _LEVEL.iter_unpack(memoryview(buf)[tag + 8:end])]), end
 
 
 class Reader:
@@ -190,7 +108,7 @@ class Reader:
             if len(data) - at < 8:
                 return None
             count_minus_one, words = struct.unpack_from("<II", data, at)
-            end = at + _SEGMENT + 8 * words
+            end = at + SEGMENT + 8 * words
             record = None if count_minus_one else self.record(data[at:end])
             if record is None:
                 return None
@@ -213,7 +131,7 @@ class Reader:
                 record, cursor = members[which](buf, at, dw, pc)
                 append(record)
                 continue
-            # A RawFrame (every record of the raw stream), read inline: _text and _data by hand.
+            # A RawFrame (every record of the raw stream), read inline: read_text and read_data by hand.
             recv, conn, sid, seq, frame_no, c_lo, c_hi, d_lo, d_hi, t_lo, t_hi = unpack_raw(buf, at)
             cursor = at + 64
             channel = ticker = ""
@@ -260,9 +178,9 @@ class Reader:
         if dw != 5 or pc != 3:
             raise NotFast
         recv, conn, sid, seq, frame_no, c_lo, c_hi, d_lo, d_hi, t_lo, t_hi = _RAW.unpack_from(buf, at)
-        channel, cursor = _text(buf, at + 40, c_lo, c_hi, at + 64)
-        data, cursor = _data(buf, at + 48, d_lo, d_hi, cursor)
-        ticker, cursor = _text(buf, at + 56, t_lo, t_hi, cursor)
+        channel, cursor = read_text(buf, at + 40, c_lo, c_hi, at + 64)
+        data, cursor = read_data(buf, at + 48, d_lo, d_hi, cursor)
+        ticker, cursor = read_text(buf, at + 56, t_lo, t_hi, cursor)
         return _new_raw(recv, channel, data, conn or None, sid or None, seq or None, ticker, frame_no or None), cursor
 
     def _trade(self, buf: bytes, at: int, dw: int, pc: int) -> tuple[Trade, int]:
@@ -272,7 +190,7 @@ class Reader:
          i_hi) = _TRADE.unpack_from(buf, at)
         if count == 0 and size:
             raise NotFast  # a seed-era writer's approximate fields: the reference converts them
-        # The texts, as _text reads them (by hand: a call costs as much as the checks). The
+        # The texts, as read_text reads them (by hand: a call costs as much as the checks). The
         # ticker cannot be empty, so its pointer cannot be null.
         start = at + 88 + (k_lo >> 2) * 8
         end = start + (k_hi >> 3)
@@ -290,7 +208,7 @@ class Reader:
         cursor = (end + 7) & -8
         if not 0 <= yes <= 10_000:
             raise NotFast
-        return _new_trade(ticker, _PRICES[yes], _SIZES.get(count) or _size(count), self._sides[side], trade_id, recv,
+        return _new_trade(ticker, PRICES[yes], SIZES.get(count) or size_of(count), self._sides[side], trade_id, recv,
                           ts or None, sid or None, seq or None, conn or None, bool(flags & 1),
                           bool(flags & 2)), cursor
 
@@ -304,13 +222,13 @@ class Reader:
             raise NotFast
         ticker = buf[start:end - 1].decode()
         cursor = (end + 7) & -8
-        bids, cursor = _levels(buf, at + 56, b_lo, b_hi, cursor)
+        bids, cursor = read_levels(buf, at + 56, b_lo, b_hi, cursor)
         asks: tuple[Level, ...]
         tag = at + 72 + (a_lo >> 2) * 8
-        if a_hi == 7 and a_lo & 3 == 1 and tag >= cursor and buf[tag:tag + 8] == _NO_LEVELS:
+        if a_hi == 7 and a_lo & 3 == 1 and tag >= cursor and buf[tag:tag + 8] == NO_LEVELS:
             asks, cursor = (), tag + 8  # a change on the bid side only: an empty list, read by hand
         else:
-            asks, cursor = _levels(buf, at + 64, a_lo, a_hi, cursor)
+            asks, cursor = read_levels(buf, at + 64, a_lo, a_hi, cursor)
         return _new_book(ticker, self._book_kinds[kind], bids, asks, recv, ts or None, sid or None, seq or None,
                          conn or None, bool(flags & 1)), cursor
 
@@ -319,15 +237,15 @@ class Reader:
             raise NotFast
         (ts, status, recv, sid, seq, conn, settlement, open_ns, close_ns, k_lo, k_hi, e_lo, e_hi, r_lo,
          r_hi) = _STATUS.unpack_from(buf, at)
-        ticker, cursor = _text(buf, at + 72, k_lo, k_hi, at + 96)
-        event, cursor = _text(buf, at + 80, e_lo, e_hi, cursor)
-        result, cursor = _text(buf, at + 88, r_lo, r_hi, cursor)
+        ticker, cursor = read_text(buf, at + 72, k_lo, k_hi, at + 96)
+        event, cursor = read_text(buf, at + 80, e_lo, e_hi, cursor)
+        result, cursor = read_text(buf, at + 88, r_lo, r_hi, cursor)
         settlement ^= layout.SETTLEMENT_DEFAULT
         if not ticker:
             raise NotFast
         # A status appended by a newer writer reads as "unknown", as in the reference reader.
         name = self._statuses[status] if status < len(self._statuses) else "unknown"
-        value = None if settlement == layout.SETTLEMENT_DEFAULT else _price(settlement)
+        value = None if settlement == layout.SETTLEMENT_DEFAULT else price_of(settlement)
         return _new_status(ticker, name, recv, ts or None, sid or None, seq or None, conn or None, event, result,
                            value, open_ns or None, close_ns or None), cursor
 
@@ -336,42 +254,9 @@ class Reader:
             raise NotFast
         (kind, start, end, recv, conn, sid, expected, received, missing, k_lo, k_hi, s_lo,
          s_hi) = _GAP.unpack_from(buf, at)
-        ticker, cursor = _text(buf, at + 72, k_lo, k_hi, at + 88)
-        stream, cursor = _text(buf, at + 80, s_lo, s_hi, cursor)
+        ticker, cursor = read_text(buf, at + 72, k_lo, k_hi, at + 88)
+        stream, cursor = read_text(buf, at + 80, s_lo, s_hi, cursor)
         if end and end < start:
             raise NotFast
         return _new_gap(ticker, self._gap_kinds[kind], start, recv, end or None, conn or None, sid or None,
                         expected or None, received or None, missing, stream), cursor
-
-
-def elements_of(data: bytes) -> tuple[bytes, int, int]:
-    """The segment of a ``Batch`` message and the byte range of its Record elements; NotFast unless a
-    canonical single-segment Batch."""
-    buf, at, dw, pc = root(data)
-    if dw != 0 or pc != 1:
-        raise NotFast
-    lo, hi = _LIST_POINTER.unpack_from(buf, at)
-    if lo & 3 != 1 or hi & 7 != 7:
-        raise NotFast
-    tag = _target(lo, at, at + 8, 1 + (hi >> 3), len(buf))
-    tag_lo, tag_dw, tag_pc = _STRUCT_POINTER.unpack_from(buf, tag)
-    n = tag_lo >> 2
-    if tag_lo & 3 or tag_dw != 1 or tag_pc != 1 or 2 * n != hi >> 3:
-        raise NotFast
-    return buf, tag + 8, tag + 8 + 16 * n
-
-
-
-def root(data: bytes) -> tuple[bytes, int, int, int]:
-    """The segment (trimmed to its end) and the root struct's position and section sizes."""
-    if type(data) is not bytes:
-        data = bytes(data)
-    count_minus_one, words = struct.unpack_from("<II", data)
-    end = _SEGMENT + 8 * words
-    if count_minus_one or len(data) < end:
-        raise NotFast
-    buf = data if len(data) == end else data[:end]
-    lo, dw, pc = _STRUCT_POINTER.unpack_from(buf, _SEGMENT)
-    if lo & 3 or not (lo or dw or pc):
-        raise NotFast
-    return buf, _target(lo, _SEGMENT, _SEGMENT + 8, dw + pc, end), dw, pc

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from ssmd.fastwire import layout
-from ssmd.fastwire.decode import NotFast, elements_of
+from ssmd.fastwire.segment import NotFast, elements_of
 from ssmd.records import AnyRecord, Gap, MarketStatus, OrderBookUpdate, RawFrame, Trade
 
 _TEXT, _DATA, _LEVELS = "text", "data", "levels"
