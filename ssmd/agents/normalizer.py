@@ -5,9 +5,11 @@ For each raw ``Batch`` event (one partition's frames in receive order) it runs t
 positions, open gap) lives in the ``books`` table, co-partitioned with the raw topic, so a restarted or
 rebalanced worker recovers it from the table's changelog. Per event it then:
 
-1. sends the records as one ``Batch`` to the normalized topic, on the same partition (Faust flushes and
-   awaits it before committing the input offset: at-least-once; the transport's deterministic
-   ``Nats-Msg-Id`` drops a re-processed event's duplicate output);
+1. sends the records as one ``Batch`` to the normalized topic, on the same partition, and waits for its
+   acknowledgement before it writes the new state to the table (whose changelog is published as soon as
+   it is written): a crash can leave the state behind the outputs, never ahead of them. Re-processing an
+   event from an older state yields the same records, and the transport's deterministic ``Nats-Msg-Id``
+   drops the copies; the input offset is committed after both (at-least-once);
 2. publishes each record on its public subject ``{env}.kalshi.{type}.{ticker}`` (core NATS, for live
    subscribers);
 3. asks the capture service for fresh snapshots of tickers whose books need recovery.
@@ -95,9 +97,14 @@ def install(ctx: AppContext) -> None:
             for frame in frames:
                 if isinstance(frame, r.RawFrame):
                     normalizer.process(frame, out)
+            if out.records:
+                sent = await ctx.normalized.send(value=codec.encode_batch(out.records), partition=partition)
+                # State after outputs: the table's changelog must never get ahead of the normalized
+                # stream, or a worker killed in between would resume past frames whose records were
+                # never stored (it would skip them as duplicates when it re-reads the raw event).
+                await sent
             normalizer.commit()
             if out.records:
-                await ctx.normalized.send(value=codec.encode_batch(out.records), partition=partition)
                 await public.publish(out.records)
             capture = ctx.services.get("capture")
             if out.resync and capture is not None:
