@@ -24,6 +24,7 @@ declares its agents, services and tables on the app.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -90,8 +91,26 @@ class AppContext:
         return self.settings.partitions
 
 
+TABLES = ("books", "activity")
+"""Tables of the pipeline group's agents (their changelog topics are ``{app id}-{table}-changelog``)."""
+
+
 def topic_name(env: str, type_: str) -> str:
     return names.subject_prefix(env, FEED, type_)
+
+
+@functools.cache
+def server_names(env: str) -> frozenset[str]:
+    """Every JetStream stream and KV bucket stream the apps of ``env`` create (for teardown)."""
+    from ssmd.transport import naming
+
+    topics = [topic_name(env, "raw"), topic_name(env, "normalized")]
+    out: set[str] = set()
+    for group in GROUPS:
+        app = names.app_id(env, group)
+        topics += [f"{app}-__assignor-__leader", *(f"{app}-{table}-changelog" for table in TABLES)]
+        out |= {f"KV_{naming.offsets_bucket(app)}", f"KV_{naming.group_bucket(app)}"}
+    return frozenset(out | {naming.stream_name(t) for t in topics})
 
 
 def create_app(settings: Settings, agents: Iterable[str] | None = None, **faust_options: Any) -> AppContext:
@@ -123,7 +142,7 @@ def create_app(settings: Settings, agents: Iterable[str] | None = None, **faust_
         options["stream_wait_empty"] = False
     options.update(faust_options)
     Path(options["datadir"]).mkdir(parents=True, exist_ok=True)
-    app = faust.App(f"ssmd-{settings.env}" + (f"-{group}" if group else ""), **options)
+    app = faust.App(names.app_id(settings.env, group), **options)
     batches: dict[str, Any] = {"partitions": settings.partitions, "key_serializer": "raw", "value_serializer": "raw"}
     raw = app.topic(topic_name(settings.env, "raw"), **batches)
     normalized = app.topic(topic_name(settings.env, "normalized"), **batches)

@@ -172,6 +172,11 @@ def kv_bucket(env: str, what: str) -> str:
     return f"{stream_prefix(env)}{validate_type(what)}"
 
 
+def app_id(env: str, group: str = "") -> str:
+    """Faust app id (consumer group) of one of ``env``'s worker groups: ``ssmd-{env}[-{group}]``."""
+    return f"ssmd-{validate_env(env)}" + (f"-{validate_type(group)}" if group else "")
+
+
 # --- Redis -----------------------------------------------------------------------------------
 
 

@@ -3,8 +3,9 @@
 An environment owns, and only owns:
 
 - object-store keys under ``ssmd-raw/{env}/`` and ``ssmd-normalized/{env}/``;
-- JetStream streams named ``{env}_...`` (KV buckets are streams ``KV_{env}_...``), or whose every
-  subject lies under ``{env}.``;
+- JetStream streams named ``{env}_...`` (KV buckets are streams ``KV_{env}_...``), the streams and KV
+  buckets of its Faust apps (:func:`ssmd.app.server_names`: topics, changelogs, committed offsets, group
+  membership), and streams whose every subject lies under ``{env}.``;
 - Redis keys matching ``{env}:*``.
 
 With a ``date``, only that day's archive objects (raw and normalized, manifests included) are removed;
@@ -42,9 +43,14 @@ class Plan:
 
 
 def stream_belongs(env: str, name: str, subjects: list[str]) -> bool:
-    """Whether a JetStream stream is part of ``env`` (by its name, or by all of its subjects)."""
+    """Whether a JetStream stream is part of ``env``: named for it, one of its apps' streams, or all of
+    its subjects under ``{env}.``."""
     prefix = names.stream_prefix(env)
     if name.startswith((prefix, f"KV_{prefix}", f"OBJ_{prefix}")):
+        return True
+    from ssmd.app import server_names
+
+    if name in server_names(env):
         return True
     return bool(subjects) and all(s.startswith(f"{env}.") for s in subjects)
 
