@@ -94,6 +94,7 @@ def install(ctx: AppContext) -> None:
                 log.error("undecodable raw batch at partition %d offset %d: %s", partition, event.message.offset, e)
                 continue
             out = Output()
+            normalizer.begin(event.message.offset)
             for frame in frames:
                 if isinstance(frame, r.RawFrame):
                     normalizer.process(frame, out)

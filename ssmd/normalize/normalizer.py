@@ -48,15 +48,17 @@ class TickerState:
     seqs: dict[str, int] = field(default_factory=dict)  # last seq per sid on ``connection_id``
     gap_since: int | None = None  # start of the open gap, None when the book is trusted
     gap_kind: str = ""
+    position: int | None = None  # raw stream position of the last event applied
 
     def state(self) -> dict[str, Any]:
         return {"book": self.book.state(), "conn": self.connection_id, "sid": self.sid, "last_ns": self.last_ns,
-                "seqs": self.seqs, "gap_since": self.gap_since, "gap_kind": self.gap_kind}  # fmt: skip
+                "seqs": self.seqs, "gap_since": self.gap_since, "gap_kind": self.gap_kind,
+                "pos": self.position}  # fmt: skip
 
     @classmethod
     def from_state(cls, s: dict[str, Any]) -> TickerState:
         return cls(Book.from_state(s["book"]), s["conn"], s["sid"], s["last_ns"], dict(s["seqs"]), s["gap_since"],
-                   s["gap_kind"])  # fmt: skip
+                   s["gap_kind"], s.get("pos"))  # fmt: skip
 
 
 @dataclass
@@ -74,6 +76,8 @@ class Counters:
     duplicates: int = 0
     gaps: int = 0
     other: int = 0
+    replayed: int = 0
+    """Frames and marker tickers skipped because the state already includes their raw event."""
 
 
 class Normalizer:
@@ -81,6 +85,8 @@ class Normalizer:
         self.store: MutableMapping[str, Any] = {} if store is None else store
         self._tickers: dict[str, TickerState] = {}
         self._dirty: set[str] = set()
+        self._position: int | None = None
+        self._in_event: set[str] = set()
         self.counters = Counters()
 
     # -- state ------------------------------------------------------------------------------
@@ -109,6 +115,28 @@ class Normalizer:
 
     # -- processing ---------------------------------------------------------------------------
 
+    def begin(self, position: int | None) -> None:
+        """Start the raw event at stream ``position`` (increasing within a partition); None: unpositioned.
+
+        A ticker whose state already includes an event at or after ``position`` ignores this event's
+        frames and markers: after a crash or a rebalance the table's state may be ahead of the committed
+        input offset, and re-applying a marker would reopen a closed gap (the event's records were stored
+        before the state was, so nothing is lost by skipping).
+        """
+        self._position = position
+        self._in_event.clear()
+
+    def _replayed(self, ticker: str) -> bool:
+        if self._position is None or ticker in self._in_event:
+            return False
+        t = self.ticker(ticker)
+        if t.position is not None and self._position <= t.position:
+            self.counters.replayed += 1
+            return True
+        t.position = self._position
+        self._in_event.add(ticker)
+        return False
+
     def process(self, frame: r.RawFrame, out: Output | None = None) -> Output:
         """Normalize one frame; append its records (and gap records) to ``out``."""
         out = Output() if out is None else out
@@ -123,6 +151,8 @@ class Normalizer:
             self.counters.malformed += 1  # the raw stream keeps the frame; nothing to normalize
             return out
         ticker = getattr(msg, "ticker", "")
+        if ticker and self._replayed(ticker):
+            return out
         if ticker and msg.header.seq is not None and self._duplicate(frame, ticker, msg.header.sid, msg.header.seq):
             return out
         if isinstance(msg, parse.Snapshot):
@@ -147,6 +177,8 @@ class Normalizer:
     def _marker(self, m: markers.Marker, out: Output) -> None:
         marker = r.RawFrame(m.received_ns, m.channel, b"", m.connection_id, m.sid)
         for ticker in m.tickers:
+            if self._replayed(ticker):
+                continue
             if m.channel == markers.GAP:
                 self.counters.gaps += 1
                 self._open_gap(marker, ticker, m.kind, out, sid=m.sid, expected=m.expected, got=m.received)

@@ -27,7 +27,9 @@ import signal
 import socket
 import sys
 from collections import Counter, defaultdict
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import nats
 from nats.aio.msg import Msg
@@ -36,8 +38,10 @@ from pipeline_helpers import read_settled, running, settings_for, truth_book, wa
 from ssmd import codec
 from ssmd import records as r
 from ssmd.app import topic_name
+from ssmd.capture import markers
 from ssmd.connector import ticker_of
 from ssmd.devstack import NatsServer
+from ssmd.normalize.normalizer import Normalizer, Output
 from ssmd.partitioning import partition_for
 from ssmd.sim.simulator import Simulator
 from ssmd.sim.testing import test_config
@@ -249,3 +253,43 @@ async def test_book_state_is_never_published_ahead_of_its_records(nats_server: N
             assert (state["conn"], int(sid), seq) in stored, (state["conn"], sid, seq)
             checked += 1
     assert checked > 100
+
+
+def _frame(at: int, type_: str, sid: int, seq: int, msg: dict[str, Any]) -> r.RawFrame:
+    data = json.dumps({"type": type_, "sid": sid, "seq": seq, "msg": {"market_ticker": "A", **msg}}).encode()
+    return r.RawFrame(at, type_, data, 7, sid, seq, "A")
+
+
+def test_replayed_events_change_nothing_and_emit_nothing() -> None:
+    """A worker resuming from a state ahead of its committed offset re-reads events the state holds."""
+    events = [
+        [_frame(1_000, "orderbook_snapshot", 1, 1, {"yes_dollars_fp": [["0.4000", "10.00"]]})],
+        [markers.gap_frame(2_000, 7, 1, 2, 4, ["A"])],
+        [_frame(2_000, "orderbook_delta", 1, 4, {"price_dollars": "0.4000", "delta_fp": "1.00", "side": "yes"}),
+         _frame(3_000, "orderbook_snapshot", 1, 5, {"yes_dollars_fp": [["0.4000", "12.00"]]})],
+    ]  # fmt: skip
+    table: dict[str, Any] = {}
+    first = Normalizer(table)
+    for position, frames in enumerate(events, start=1):
+        first.begin(position)
+        for f in frames:
+            first.process(f)
+        first.commit()
+    saved = json.loads(json.dumps(table))
+
+    again = Normalizer(table)  # restarted: the table holds the state after every event above
+    for position, frames in enumerate(events[1:], start=2):
+        again.begin(position)
+        out = Output()
+        for f in frames:
+            again.process(f, out)
+        assert (out.records, out.resync) == ([], set())
+        again.commit()
+    assert json.loads(json.dumps(table)) == saved
+    assert again.counters.replayed == 3
+    again.begin(4)
+    out = again.process(_frame(4_000, "orderbook_delta", 1, 6, {"price_dollars": "0.4000", "delta_fp": "-2.00",
+                                                                "side": "yes"}))  # fmt: skip
+    (update,) = out.records
+    assert isinstance(update, r.OrderBookUpdate) and not update.flagged
+    assert update.bids == (r.Level(Decimal("0.4"), Decimal(10)),)
