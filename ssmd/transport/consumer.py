@@ -240,6 +240,11 @@ class Consumer(base.Consumer):
         result = {tp: off for tp, off in committed.items() if off is not None}
         for tp, off in result.items():
             await self._seek(tp, off)
+        if self.app.conf.consumer_auto_offset_reset == "latest":
+            # Never committed and never read: start after what the partition holds now.
+            fresh = [tp for tp, off in committed.items() if off is None and not self._read_offset.get(tp)]
+            for tp, end in (await self.highwaters(*fresh)).items():
+                await self._seek(tp, end)
         return result
 
     async def seek_wait(self, partitions: Mapping[TP, int]) -> None:

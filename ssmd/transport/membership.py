@@ -39,7 +39,7 @@ from aiokafka.coordinator.protocol import (  # type: ignore[import-untyped]
 )
 from faust.types import AppT
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from . import naming
@@ -211,12 +211,3 @@ class GroupMember:
         assignment = ConsumerProtocolMemberAssignment.decode(base64.b64decode(raw)) if raw else None
         self._on_assignment(self.generation, assignment)
 
-
-async def topic_partitions(js: JetStreamContext, stream: str) -> int | None:
-    """Partition count from a stream's metadata; ``None`` if the stream does not exist."""
-    try:
-        info = await js.stream_info(stream)
-    except NotFoundError:
-        return None
-    raw = (info.config.metadata or {}).get("ssmd.partitions")
-    return int(raw) if raw else None

@@ -44,11 +44,37 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Ack:
-    """A JetStream publish acknowledgement."""
+    """A JetStream publish acknowledgement: the stream sequence, and whether it was a duplicate."""
 
-    stream: str
     seq: int
     duplicate: bool
+
+
+_SEQ = b'"seq":'
+
+
+def parse_ack(data: bytes) -> Ack | None:
+    """Read a PubAck (``{"stream":"S","seq":7[,"duplicate":true]}``) without a JSON parser.
+
+    ``None`` for anything else (an error response), which :func:`_refusal` then explains.
+    """
+    i = data.find(_SEQ)
+    if i < 0 or data.startswith(b'{"error"'):
+        return None
+    j = k = i + len(_SEQ)
+    while k < len(data) and 0x30 <= data[k] <= 0x39:
+        k += 1
+    if k == j:
+        return None
+    return Ack(int(data[j:k]), b'"duplicate"' in data)  # the server writes '"duplicate": true'
+
+
+def _refusal(subject: str, data: bytes) -> PublishError:
+    try:
+        err = json.loads(data).get("error") or {}
+    except (ValueError, AttributeError):
+        return PublishError(subject, 0, f"unreadable ack {data[:80]!r}")
+    return PublishError(subject, int(err.get("err_code", err.get("code", 0))), str(err.get("description")))
 
 
 class PublishError(Exception):
@@ -192,17 +218,10 @@ class Publisher:
         if status == "503":
             p.future.set_exception(PublishError(p.subject, 503, "no stream listens on this subject"))
             return
-        try:
-            body = json.loads(msg.data)
-        except ValueError:
-            p.future.set_exception(PublishError(p.subject, 0, f"unreadable ack {msg.data[:80]!r}"))
+        ack = parse_ack(msg.data)
+        if ack is None:
+            p.future.set_exception(_refusal(p.subject, msg.data))
             return
-        err = body.get("error")
-        if err:
-            p.future.set_exception(PublishError(p.subject, int(err.get("err_code", err.get("code", 0))),
-                                                str(err.get("description"))))
-            return
-        ack = Ack(body.get("stream", ""), int(body.get("seq", 0)), bool(body.get("duplicate")))
         p.future.set_result(p.wrap(ack) if p.wrap is not None else ack)
 
     async def _retry_loop(self) -> None:

@@ -129,12 +129,3 @@ async def ensure_stream(js: JetStreamContext, layout: TopicLayout) -> None:
         if configured != server:
             raise TopicMismatchError(layout.topic, layout.stream, what, configured, server)
 
-
-async def stream_partitions(js: JetStreamContext, topic: str) -> int | None:
-    """The partition count recorded on ``topic``'s stream, or ``None`` if there is no stream."""
-    try:
-        info = await js.stream_info(naming.stream_name(topic))
-    except NotFoundError:
-        return None
-    raw = (info.config.metadata or {}).get(PARTITIONS_META)
-    return int(raw) if raw is not None else None

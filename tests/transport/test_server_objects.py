@@ -14,7 +14,7 @@ from ssmd.errors import ConfigError, ServerError
 from ssmd.transport.connection import connect
 from ssmd.transport.offsets import OffsetStore
 from ssmd.transport.options import resolve
-from ssmd.transport.publisher import Publisher, PublishError
+from ssmd.transport.publisher import Ack, Publisher, PublishError, parse_ack
 from ssmd.transport.streams import TopicLayout, TopicMismatchError, ensure_stream
 
 
@@ -114,3 +114,9 @@ async def test_connects_through_any_listed_server_and_fails_clearly(nats_server:
     await nc.close()
     with pytest.raises(ServerError, match=re.escape("cannot connect to NATS at nats://127.0.0.1:1 within 0.5 s")):
         await connect(resolve(["nats://127.0.0.1:1?connect_timeout=0.5"], env={}), "test")
+
+
+def test_pub_ack_parsing() -> None:
+    assert parse_ack(b'{"stream":"FAUST_x","seq":42}') == Ack(42, False)
+    assert parse_ack(b'{"stream":"FAUST_x","seq":7,"duplicate": true}') == Ack(7, True)
+    assert parse_ack(b'{"error":{"code":400,"err_code":10060,"description":"expected stream does not match"}}') is None

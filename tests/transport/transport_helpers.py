@@ -40,4 +40,9 @@ async def running(app: faust.App, within: float = 20.0) -> AsyncIterator[faust.A
                        and not app.rebalancing, within, "the first assignment")
         yield app
     finally:
-        await app.stop()
+        try:
+            await asyncio.wait_for(app.stop(), 60)
+        except TimeoutError:
+            for task in asyncio.all_tasks():  # say where a stuck stop is stuck
+                task.print_stack(limit=8)
+            raise
