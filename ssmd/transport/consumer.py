@@ -194,7 +194,8 @@ class Consumer(base.Consumer):
             return {}
         readers = [(tp, self._reader(tp)) for tp in active_partitions if tp in self._assigned]
         for _, reader in readers:
-            await reader.pump()
+            if reader.wants_pump():
+                await reader.pump()
         batch = self._take(readers)
         if not batch:
             self._data.clear()
