@@ -9,7 +9,9 @@ rebalanced worker recovers it from the table's changelog. Per event it then:
    acknowledgement before it writes the new state to the table (whose changelog is published as soon as
    it is written): a crash can leave the state behind the outputs, never ahead of them. Re-processing an
    event from an older state yields the same records, and the transport's deterministic ``Nats-Msg-Id``
-   drops the copies; the input offset is committed after both (at-least-once);
+   drops the copies; the input offset is committed after both (at-least-once), so the state is usually
+   *ahead* of the committed offset, and the events it already holds are skipped by their offset
+   (:meth:`~ssmd.normalize.normalizer.Normalizer.begin`);
 2. publishes each record on its public subject ``{env}.kalshi.{type}.{ticker}`` (core NATS, for live
    subscribers);
 3. asks the capture service for fresh snapshots of tickers whose books need recovery.

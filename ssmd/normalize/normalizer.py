@@ -19,7 +19,8 @@ frame: counted and not applied (a delta applied twice would corrupt the book).
 
 State lives in a ``MutableMapping`` (a dict, or a Faust table whose changelog makes it survive a
 restart). Touched entries are cached as objects and written back by :meth:`Normalizer.commit`, once per
-batch rather than once per frame.
+batch rather than once per frame. Each ticker's state remembers the raw stream position of the last event
+it took in (:meth:`Normalizer.begin`), so re-reading events after a restart changes nothing.
 """
 
 from __future__ import annotations
