@@ -16,6 +16,17 @@ def _inputs_seen(out: Topic) -> set[int]:
     return {int(v.split(":")[0]) for v in out.values}
 
 
+def _assert_tables_followed(out: Topic) -> None:
+    """Each key's count (a table) covers every input of that key: state moved with partitions."""
+    counts: dict[int, int] = {}
+    for item in out.values:
+        value, _, count = (int(x) for x in item.split(":"))
+        counts[value % 8] = max(counts.get(value % 8, 0), count)
+    inputs = _inputs_seen(out)
+    for key, count in counts.items():
+        assert count >= len({v for v in inputs if v % 8 == key}), f"key k{key} lost table state"
+
+
 def _pids(out: Topic, start: int = 0) -> set[int]:
     return {int(v.split(":")[1]) for v in out.values[start:]}
 
@@ -33,6 +44,7 @@ async def test_kill_9_and_restart_loses_nothing(nats_server: Any, nc: NATS, tmp_
         await wait_for(lambda: _inputs_seen(out) == set(range(400)), 40, "every input in the output")
         # Duplicates are bounded by what was in flight (commits every 0.2 s).
         assert len(out.values) - 400 < 200
+        _assert_tables_followed(out)
     finally:
         worker.stop()
 
@@ -66,6 +78,7 @@ async def test_workers_join_split_and_take_over(nats_server: Any, nc: NATS, tmp_
         took = time.monotonic() - killed_at
         assert took < 15, f"failover took {took:.1f} s"
         assert _pids(out, mark) <= {w.pid for w in workers}
+        _assert_tables_followed(out)
         t0 = len(ticks.values)
         await asyncio.sleep(1.0)
         assert len({int(v) for v in ticks.values[t0:]}) == 1
