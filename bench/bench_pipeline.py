@@ -1,0 +1,530 @@
+"""Benchmark of the capture pipeline: simulator -> connector -> normalizer, at rising rates (issue 5).
+
+Three processes besides this one, so none shares another's event loop: a nats-server
+(``ssmd.devstack``), the exchange simulator (``Simulator``, its rate changed live over stdin) and one
+``ssmd worker --agents connector,normalizer``. For each offered rate, after a warm-up, a window of
+``--seconds`` reports:
+
+- offered: frames the simulator wrote to the worker's connection per second;
+- raw, normalized: frames stored on the raw stream and records stored on the normalized stream per
+  second (JetStream sequence ranges read in the window, then decoded);
+- worker CPU: user + system time of the worker process over the window (1.00 = one core);
+- latency p50/p99, **simulator send to normalized record stored**: the JetStream store time of the
+  normalized ``Batch`` message minus the record's ``exchange_ns``. The simulator stamps ``ts_ms`` on
+  deltas and trades with its clock when it generates a batch, just before writing it to the socket,
+  so this is send -> stored (same host, same clock); ``ts_ms`` is truncated to the millisecond, which
+  adds 0-1 ms (0.5 on average). Snapshots carry no exchange time and are left out;
+- internal p50/p99: store time minus ``received_ns`` (the worker's own share, without the socket);
+- public p99: arrival in this process of the per-ticker core-NATS records
+  (``{env}.kalshi.orderbook|trade.{ticker}``, a sample of tickers) minus ``exchange_ns``;
+- drain: seconds the normalized stream kept growing after the simulator stopped (backlog).
+
+Baseline, interleaved with the rates (before the first and after every rate, the simulator paused):
+a bare nats-py process publishing the same kind of frames (deltas and trades from the simulator's
+model, one frame per message) with ``js.publish_async`` to a file-backed JetStream stream, and with
+core ``publish``. ssmd's sustained rate is reported as a ratio to the JetStream baseline.
+
+At the highest sustainable rate (normalized >= 95% of offered and p99 < 50 ms; ``--profile-rate``
+overrides) the worker is sampled with py-spy (``--nonblocking``) and the top frames printed.
+
+    python bench/bench_pipeline.py                  # 2k..30k frames/s, 12 s each, with a profile
+    python bench/bench_pipeline.py --quick          # a few seconds, for a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nats
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ssmd import codec, names  # noqa: E402
+from ssmd import records as r  # noqa: E402
+from ssmd.devstack import NatsServer, free_port  # noqa: E402
+from ssmd.transport import naming  # noqa: E402
+
+ENV = "bench"
+SEED = 1
+
+SIM_PROCESS = """
+import asyncio, sys
+from pathlib import Path
+from ssmd.sim import Simulator, SimConfig
+
+async def main(markets, key_path):
+    loop = asyncio.get_running_loop()
+    async with Simulator(SimConfig(markets=markets, rate=0, seed=SEED, heartbeat_s=10), key_path=Path(key_path)) as sim:
+        print(f"SSMD_KALSHI_WS_URL={sim.ws_url}")
+        print(f"SSMD_KALSHI_REST_URL={sim.rest_url}")
+        print(f"SSMD_KALSHI_KEY_ID={sim.client_key.key_id}")
+        print(f"SSMD_KALSHI_PRIVATE_KEY={sim.client_key.path}")
+        print("READY", flush=True)
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line or line.startswith("quit"):
+                return
+            if line.startswith("rate "):
+                sim.rate = float(line.split()[1])
+            elif line.startswith("count"):
+                written = sum(s.frames_written for s in sim.server.sessions())
+                print(written, sim.produced, flush=True)
+
+asyncio.run(main(int(sys.argv[1]), sys.argv[2]))
+""".replace("SEED", str(SEED))
+
+BASELINE_PROCESS = """
+import asyncio, sys, time
+import nats
+from nats.js.api import StreamConfig, StorageType
+from ssmd.sim.model import MarketModel
+
+async def main(url, markets, seconds):
+    model = MarketModel(markets=markets, seed=SEED)
+    frames = []
+    while len(frames) < 100_000:
+        for o in model.step():
+            if o.type in ("orderbook_delta", "trade"):
+                frames.append(f'{{"type":"{o.type}","sid":1,"seq":{len(frames) + 1},"msg":{o.body}}}'.encode())
+    subjects = [f"benchbase.{i % 8}" for i in range(len(frames))]
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    try:
+        await js.delete_stream("BENCHBASE")
+    except Exception:
+        pass
+    await js.add_stream(StreamConfig(name="BENCHBASE", subjects=["benchbase.*"], storage=StorageType.FILE))
+    out = []
+    for mode in ("js", "core"):
+        n, t0 = 0, time.perf_counter()
+        end = t0 + seconds
+        while True:
+            for i in range(1000):
+                k = (n + i) % len(frames)
+                if mode == "js":
+                    await js.publish_async(subjects[k], frames[k])
+                else:
+                    await nc.publish(subjects[k], frames[k])
+            n += 1000
+            if time.perf_counter() >= end:
+                break
+        if mode == "js":
+            await js.publish_async_completed()
+        else:
+            await nc.flush()
+        out.append(n / (time.perf_counter() - t0))
+        await js.purge_stream("BENCHBASE")
+    await js.delete_stream("BENCHBASE")
+    await nc.close()
+    print(*out, flush=True)
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3])))
+""".replace("SEED", str(SEED))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:]
+
+
+def pct(xs: list[float], p: float) -> float:
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(p * len(xs)))]
+
+
+@dataclass
+class Step:
+    rate: float
+    offered: float = 0.0
+    raw: float = 0.0
+    normalized: float = 0.0
+    cpu: float = 0.0
+    sim_cpu: float = 0.0
+    nats_cpu: float = 0.0
+    lat: list[float] = field(default_factory=list)  # ms, send -> stored
+    internal: list[float] = field(default_factory=list)  # ms, received -> stored
+    public: list[float] = field(default_factory=list)  # ms, send -> public arrival
+    drain: float = 0.0
+    raw_batch: float = 0.0  # frames per raw batch message
+    norm_batch: float = 0.0  # records per normalized batch message
+    load: float = 0.0
+    baseline_js: float = 0.0
+    baseline_core: float = 0.0
+
+    @property
+    def sustainable(self) -> bool:
+        return self.normalized >= 0.95 * self.offered and pct(self.lat, 0.99) < 50
+
+
+class Simulator:
+    """The simulator process, paced over stdin."""
+
+    def __init__(self, markets: int, tmp: Path) -> None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.proc = subprocess.Popen([sys.executable, "-c", SIM_PROCESS, str(markets), str(tmp / "sim-key.pem")],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        assert self.proc.stdout is not None
+        self.settings: dict[str, str] = {}
+        for line in iter(self.proc.stdout.readline, "READY\n"):
+            if not line:
+                msg = "the simulator process exited before it was ready"
+                raise RuntimeError(msg)
+            key, _, value = line.strip().partition("=")
+            self.settings[key] = value
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def rate(self, rate: float) -> None:
+        self.send(f"rate {rate:g}")
+
+    def written(self) -> int:
+        """Frames written to client connections so far."""
+        self.send("count")
+        assert self.proc.stdout is not None
+        return int(self.proc.stdout.readline().split()[0])
+
+    def stop(self) -> None:
+        self.send("quit")
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def start_worker(nats_url: str, sim: Simulator, tmp: Path, log: Path,
+                 extra: dict[str, str]) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **sim.settings, "PYTHONPATH": str(ROOT), "SSMD_ENV": ENV, "SSMD_NATS_URL": nats_url,
+           "SSMD_DATA_DIR": str(tmp / "worker"), "SSMD_WEB_PORT": str(free_port()), "SSMD_LOG_LEVEL": "WARNING",
+           **extra}
+    code = "import sys; from ssmd.cli import main; sys.exit(main())"
+    with log.open("wb") as out:
+        return subprocess.Popen([sys.executable, "-c", code, "worker", "--agents", "connector,normalizer"],
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+async def baseline(nats_url: str, markets: int, seconds: float) -> tuple[float, float]:
+    """(js.publish_async frames/s, core publish frames/s) of a bare nats-py process."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", BASELINE_PROCESS, nats_url, str(markets), str(seconds),
+        stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out, _ = await proc.communicate()
+    js_rate, core_rate = (float(x) for x in out.split())
+    return js_rate, core_rate
+
+
+class Streams:
+    """Sequence positions and contents of the raw and normalized streams."""
+
+    def __init__(self, nc: Any) -> None:
+        self.js = nc.jetstream()
+        self.raw = naming.stream_name(names.subject_prefix(ENV, "kalshi", "raw"))
+        self.normalized = naming.stream_name(names.subject_prefix(ENV, "kalshi", "normalized"))
+
+    async def last_seq(self, stream: str) -> int:
+        try:
+            info = await self.js.stream_info(stream)
+        except nats.js.errors.NotFoundError:
+            return 0
+        return int(info.state.last_seq)
+
+    async def read(self, stream: str, first: int, last: int) -> list[tuple[float, bytes]]:
+        """(store time in s, data) of messages ``first..last``."""
+        if last < first:
+            return []
+        info = await self.js.stream_info(stream)
+        sub = await self.js.subscribe(info.config.subjects[0], stream=stream, ordered_consumer=True,
+                                      config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                                                            opt_start_seq=first))  # fmt: skip
+        out: list[tuple[float, bytes]] = []
+        try:
+            while True:
+                msg = await sub.next_msg(timeout=10)
+                meta = msg.metadata
+                out.append((meta.timestamp.timestamp(), msg.data))
+                if meta.sequence.stream >= last:
+                    return out
+        finally:
+            await sub.unsubscribe()
+
+
+class PublicSample:
+    """Core-NATS subscriber to a sample of tickers' public orderbook and trade subjects."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.recording = False
+
+    async def start(self, nc: Any, markets: int, sample: int) -> None:
+        from ssmd.sim.model import MarketModel
+
+        tickers = list(MarketModel(markets=markets, seed=SEED).markets)[:: max(1, markets // sample)]
+        for ticker in tickers:
+            await nc.subscribe(names.subject(ENV, "kalshi", "orderbook", ticker), cb=self._book)
+            await nc.subscribe(names.subject(ENV, "kalshi", "trade", ticker), cb=self._trade)
+
+    def _note(self, exchange_ns: int | None) -> None:
+        if self.recording and exchange_ns is not None:
+            self.latencies.append((time.time_ns() - exchange_ns) / 1e6)
+
+    async def _book(self, msg: Any) -> None:
+        self._note(codec.decode_struct(msg.data, r.OrderBookUpdate).exchange_ns)
+
+    async def _trade(self, msg: Any) -> None:
+        self._note(codec.decode_struct(msg.data, r.Trade).exchange_ns)
+
+
+async def wait_started(streams: Streams, worker: subprocess.Popen[bytes], sim: Simulator, log: Path) -> None:
+    """Until the worker has normalized the first records (snapshots at subscribe), at a low rate."""
+    sim.rate(200)
+    deadline = time.monotonic() + 90
+    while await streams.last_seq(streams.normalized) == 0:
+        if worker.poll() is not None or time.monotonic() > deadline:
+            msg = f"the worker did not start; its log:\n{tail(log)}"
+            raise RuntimeError(msg)
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(2)
+    sim.rate(0)
+
+
+async def drain(streams: Streams, quiet: float = 0.5, within: float = 60) -> float:
+    """Seconds until the normalized stream stops growing for ``quiet`` s."""
+    t0 = time.monotonic()
+    last, still = await streams.last_seq(streams.normalized), time.monotonic()
+    while time.monotonic() - t0 < within:
+        await asyncio.sleep(0.1)
+        now = await streams.last_seq(streams.normalized)
+        if now != last:
+            last, still = now, time.monotonic()
+        elif time.monotonic() - still >= quiet:
+            break
+    return still - t0
+
+
+async def run_rate(step: Step, sim: Simulator, worker: int, streams: Streams, public: PublicSample,
+                   warmup: float, seconds: float, nats_pid: int) -> None:
+    sim.rate(step.rate)
+    await asyncio.sleep(warmup)
+    raw0, norm0 = await streams.last_seq(streams.raw), await streams.last_seq(streams.normalized)
+    sent0, cpu0, scpu0, t0 = sim.written(), cpu_seconds(worker), cpu_seconds(sim.proc.pid), time.monotonic()
+    ncpu0 = cpu_seconds(nats_pid)
+    public.recording = True
+    await asyncio.sleep(seconds)
+    public.recording = False
+    raw1, norm1 = await streams.last_seq(streams.raw), await streams.last_seq(streams.normalized)
+    sent1, cpu1, scpu1, t1 = sim.written(), cpu_seconds(worker), cpu_seconds(sim.proc.pid), time.monotonic()
+    step.nats_cpu = (cpu_seconds(nats_pid) - ncpu0) / (t1 - t0)
+    step.load = os.getloadavg()[0]
+    sim.rate(0)
+    step.drain = await drain(streams)
+    wall = t1 - t0
+    step.offered = (sent1 - sent0) / wall
+    step.cpu = (cpu1 - cpu0) / wall
+    step.sim_cpu = (scpu1 - scpu0) / wall
+    raw_msgs = await streams.read(streams.raw, raw0 + 1, raw1)
+    frames = sum(len(codec.split_batch(d)) for _, d in raw_msgs)
+    step.raw, step.raw_batch = frames / wall, frames / max(1, len(raw_msgs))
+    records = 0
+    norm_msgs = await streams.read(streams.normalized, norm0 + 1, norm1)
+    for stored, data in norm_msgs:
+        batch = codec.decode_batch(data)
+        records += len(batch)
+        for rec in batch:
+            exchange = getattr(rec, "exchange_ns", None)
+            if exchange is not None:
+                step.lat.append(stored * 1e3 - exchange / 1e6)
+            step.internal.append(stored * 1e3 - rec.received_ns / 1e6)
+    step.normalized, step.norm_batch = records / wall, records / max(1, len(norm_msgs))
+    step.public, public.latencies = public.latencies, []
+
+
+def summarize_py_spy(raw: Path, busy_of: float, top: int) -> str:
+    """Self and inclusive shares per function from py-spy's collapsed stacks."""
+    self_n: dict[str, int] = {}
+    incl: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        n = int(count)
+        total += n
+        frames = []
+        for f in stack.split(";"):
+            name, _, where = f.partition(" (")
+            frames.append(f"{name} ({where.split(':')[0].rsplit('/', 1)[-1]})" if where else name)
+        self_n[frames[-1]] = self_n.get(frames[-1], 0) + n
+        for fr in set(frames):
+            incl[fr] = incl.get(fr, 0) + n
+    if not total:
+        return "py-spy: no samples"
+    rows = [f"py-spy: {total} non-idle samples ({total / busy_of:.0%} of the samples a busy thread would give)",
+            "  self%  incl%  function (file)"]
+    for name, n in sorted(self_n.items(), key=lambda kv: -kv[1])[:top]:
+        rows.append(f"  {100 * n / total:5.1f}  {100 * incl[name] / total:5.1f}  {name}")
+    rows.append("  top inclusive:")
+    for name, n in sorted(incl.items(), key=lambda kv: -kv[1])[:top]:
+        rows.append(f"  {100 * self_n.get(name, 0) / total:5.1f}  {100 * n / total:5.1f}  {name}")
+    return "\n".join(rows)
+
+
+async def profile(rate: float, sim: Simulator, worker: int, seconds: float, tmp: Path, top: int) -> str:
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if spy is None:
+        return "py-spy not found (pip install py-spy)"
+    out, hz = tmp / "worker.pyspy", 100
+    sim.rate(rate)
+    await asyncio.sleep(2)
+    proc = await asyncio.create_subprocess_exec(
+        spy, "record", "--pid", str(worker), "--duration", str(int(seconds)), "--rate", str(hz), "--nonblocking",
+        "--format", "raw", "-o", str(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, err = await proc.communicate()
+    sim.rate(0)
+    if not out.exists():
+        return f"py-spy failed: {err.decode()[-500:]}"
+    return summarize_py_spy(out, hz * int(seconds), top)
+
+
+async def stream_stats(js: Any) -> str:
+    rows = ["streams (whole run): messages, bytes, bytes/message"]
+    for info in await js.streams_info():
+        st = info.state
+        rows.append(f"  {info.config.name:<48} {st.messages:>9} {st.bytes:>12} {st.bytes / max(1, st.messages):>8.0f}")
+    return "\n".join(rows)
+
+
+def table(steps: list[Step]) -> str:
+    head = (f"{'rate':>7} {'offered':>8} {'raw':>8} {'norm':>8} {'cpu':>5} {'simcpu':>6} {'natscpu':>7} "
+            f"{'p50':>6} {'p99':>7} "
+            f"{'int50':>6} {'int99':>6} {'pub99':>6} {'drain':>5} {'rawb':>5} {'normb':>5} {'base_js':>8} "
+            f"{'ratio':>5} {'core':>8} {'load':>5}")
+    rows = [head, "-" * len(head)]
+    for s in steps:
+        rows.append(
+            f"{s.rate:7.0f} {s.offered:8.0f} {s.raw:8.0f} {s.normalized:8.0f} {s.cpu:5.2f} {s.sim_cpu:6.2f} "
+            f"{s.nats_cpu:7.2f} "
+            f"{pct(s.lat, .5):6.1f} {pct(s.lat, .99):7.1f} {pct(s.internal, .5):6.1f} {pct(s.internal, .99):6.1f} "
+            f"{pct(s.public, .99):6.1f} {s.drain:5.1f} {s.raw_batch:5.1f} {s.norm_batch:5.1f} "
+            f"{s.baseline_js:8.0f} {s.normalized / s.baseline_js:5.2f} "
+            f"{s.baseline_core:8.0f} {s.load:5.1f}")
+    return "\n".join(rows)
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    server = NatsServer(data_dir=tmp / "nats").start()
+    sim = Simulator(args.markets, tmp)
+    log = tmp / "worker.log"
+    extra = dict(kv.split("=", 1) for kv in args.worker_env)
+    worker = start_worker(server.url, sim, tmp, log, extra)
+    nc = await nats.connect(server.url)
+    try:
+        streams = Streams(nc)
+        public = PublicSample()
+        await public.start(nc, args.markets, args.sample)
+        await wait_started(streams, worker, sim, log)
+        await drain(streams)
+        print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cpus)",
+              flush=True)
+        before = await baseline(server.url, args.markets, args.baseline_seconds)
+        steps: list[Step] = []
+        for rate in args.rates:
+            step = Step(rate)
+            assert server.proc is not None
+            await run_rate(step, sim, worker.pid, streams, public, args.warmup, args.seconds, server.proc.pid)
+            after = await baseline(server.url, args.markets, args.baseline_seconds)
+            step.baseline_js, step.baseline_core = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
+            before = after
+            steps.append(step)
+            print(f"rate {rate:g}: normalized {step.normalized:,.0f} records/s, p99 {pct(step.lat, .99):.1f} ms, "
+                  f"worker cpu {step.cpu:.2f}", flush=True)
+            if worker.poll() is not None:
+                msg = f"the worker exited; its log:\n{tail(log)}"
+                raise RuntimeError(msg)
+        print()
+        print(f"command: {' '.join(sys.argv)}")
+        print(f"{args.markets} markets, {args.seconds:g} s per rate after {args.warmup:g} s warm-up; frames/s; "
+              "latencies in ms (p50/p99: simulator send -> normalized record stored; int: worker receive -> "
+              "stored; pub99: send -> public core-NATS arrival, sampled tickers); cpu in cores")
+        print(table(steps))
+        good = [s for s in steps if s.sustainable]
+        best = max(steps, key=lambda s: s.normalized)
+        js_base = statistics.median(s.baseline_js for s in steps)
+        print(f"highest sustainable rate (normalized >= 95% of offered, p99 < 50 ms): "
+              f"{max(s.rate for s in good) if good else 'none'}; best normalized {best.normalized:,.0f} records/s "
+              f"= {best.normalized / js_base:.2f} x the js.publish_async baseline ({js_base:,.0f} frames/s)")
+        print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(await stream_stats(streams.js))
+        warnings = [line for line in tail(log).splitlines() if "WARNING" in line]
+        if warnings:
+            print(f"worker log: {len(warnings)} warnings, e.g. " + "; ".join(
+                sorted({w.split("[WARNING]")[-1].strip()[:60] for w in warnings})[:6]))
+        if args.profile:
+            # Below saturation if some rate is sustainable, else the rate that normalized the most.
+            rate = args.profile_rate or (max(s.rate for s in good) if good else best.rate)
+            print(f"\nprofile of the worker at {rate:g} frames/s offered, {args.profile_seconds:g} s:")
+            print(await profile(rate, sim, worker.pid, args.profile_seconds, tmp, args.top))
+    finally:
+        await nc.close()
+        worker.terminate()
+        try:
+            worker.wait(20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        sim.stop()
+        server.stop()
+        if args.keep:
+            print(f"kept {tmp} (worker.log, worker.pyspy)")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--markets", type=int, default=500)
+    parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")],
+                        help="comma-separated frames/s (default 2000,5000,10000,20000,30000)")
+    parser.add_argument("--worker-env", action="append", default=[], metavar="SSMD_X=V",
+                        help="extra environment of the worker (e.g. SSMD_PARTITIONS=2), repeatable")
+    parser.add_argument("--seconds", type=float, default=12.0, help="measured window per rate")
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--baseline-seconds", type=float, default=3.0, help="per baseline mode and run")
+    parser.add_argument("--sample", type=int, default=20, help="tickers whose public subjects are timed")
+    parser.add_argument("--no-profile", dest="profile", action="store_false")
+    parser.add_argument("--profile-rate", type=float, default=0.0)
+    parser.add_argument("--profile-seconds", type=float, default=10.0)
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--keep", action="store_true", help="keep the temp directory (worker log, profile)")
+    parser.add_argument("--quick", action="store_true", help="2 rates, 3 s each, 1 s baselines, short profile")
+    args = parser.parse_args()
+    if args.quick:
+        args.rates = args.rates or [2000.0, 5000.0]
+        args.seconds, args.warmup, args.baseline_seconds = 3.0, 1.0, 1.0
+        args.markets, args.profile_seconds = min(args.markets, 200), 3.0
+    args.rates = args.rates or [2000.0, 5000.0, 10000.0, 20000.0, 30000.0]
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
