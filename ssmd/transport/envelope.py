@@ -1,15 +1,13 @@
 """How a Faust record travels as a NATS message: payload = value, metadata in headers.
 
-=====================  ======================================================================
-header                 meaning
-=====================  ======================================================================
-``Faust-Key``          the key, base64; absent means ``None`` (a keyless record)
-``Faust-Ts``           the event timestamp, float seconds; windows are computed from it. A
-                       message without it gets the stream's store time
-``Faust-Null``         ``1`` when the value is ``None`` (a table tombstone); the payload is empty
-``Faust-H-<name>``     one Faust header, value base64 (Faust headers are bytes)
-``Nats-Msg-Id``        the deduplication id (see ``producer.message_id``)
-=====================  ======================================================================
+* ``Faust-Key``: the key, base64; absent means ``None`` (a keyless record).
+* ``Faust-Ts``: the event timestamp, float seconds; windows are computed from it. A message
+  without it gets the stream's store time.
+* ``Faust-Null``: ``1`` when the value is ``None`` (a table tombstone); the payload is empty.
+* ``Faust-H-<name>``: one Faust header, value base64 (Faust headers are bytes).
+* ``Nats-Msg-Id``: the deduplication id (see :mod:`ssmd.transport.producer`).
+* ``Nats-Expected-Stream``: the topic's stream; the server refuses a message whose subject
+  another stream captures.
 
 Records from non-Faust publishers on a public subject have no ``Faust-Key``; the key is then the
 decoded key token of the subject's last token.
@@ -25,6 +23,7 @@ TS = "Faust-Ts"
 NULL = "Faust-Null"
 HEADER_PREFIX = "Faust-H-"
 MSG_ID = "Nats-Msg-Id"
+EXPECTED_STREAM = "Nats-Expected-Stream"
 
 _b64 = base64.b64encode
 _unb64 = base64.b64decode

@@ -104,6 +104,8 @@ class Producer(base.Producer):
         if partition is None:
             partition = keys.partition_for(key, layout.partitions)
         hdrs = envelope.encode_headers(key, value, timestamp, cast(Any, headers), self._message_id())
+        # The server refuses the message if the subject belongs to another stream: no misrouting.
+        hdrs[envelope.EXPECTED_STREAM] = layout.stream
         tp = TP(topic, partition)
 
         def metadata(ack: Ack) -> RecordMetadata:

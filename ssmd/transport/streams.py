@@ -120,6 +120,7 @@ async def ensure_stream(js: JetStreamContext, layout: TopicLayout) -> None:
         ("partitions", str(layout.partitions), meta.get(PARTITIONS_META)),
         ("max_msgs_per_subject", want.max_msgs_per_subject, have.max_msgs_per_subject),
         ("max_age", float(want.max_age or 0), float(have.max_age or 0)),
+        ("num_replicas (topic_replication_factor)", want.num_replicas or 1, have.num_replicas or 1),
     ]
     if layout.public:
         want_dest = want.subject_transform.dest if want.subject_transform else None

@@ -28,6 +28,8 @@ async def test_stream_is_created_then_verified(nats_server: Any, nc: NATS) -> No
         await ensure_stream(js, TopicLayout("orders", 4, compacting=True))
     with pytest.raises(TopicMismatchError, match="max_age"):
         await ensure_stream(js, TopicLayout("orders", 4, max_age=60))
+    with pytest.raises(TopicMismatchError, match="num_replicas"):
+        await ensure_stream(js, TopicLayout("orders", 4, replicas=3))
 
 
 async def test_offsets_resume_and_are_fenced_by_generation(nats_server: Any, nc: NATS) -> None:
