@@ -89,8 +89,8 @@ class PartitionReader:
 
     def wants_pump(self) -> bool:
         """Cheap check: would :meth:`pump` do anything (create a consumer, send a pull)?"""
-        return (self._broken or self._consumer is None or len(self._requests) < 2
-                and len(self.buffer) + sum(self._requests) < 2 * self._batch)
+        return (self._broken or self._consumer is None or (len(self._requests) < 2
+                and len(self.buffer) + sum(self._requests) < 2 * self._batch))
 
     async def pump(self) -> None:
         """Make sure a pull request is outstanding while the buffer has room."""
