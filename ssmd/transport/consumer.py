@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -26,6 +27,7 @@ from faust.transport import consumer as base
 from faust.types import TP, ConsumerMessage
 from mode import Service
 from nats.aio.client import Client as NATS
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
@@ -40,6 +42,9 @@ from .streams import TopicLayout
 from .topology import Topology
 
 log = logging.getLogger(__name__)
+
+#: Errors that mean "NATS is unreachable or busy right now", not "the request is wrong".
+NATS_ERRORS: tuple[type[BaseException], ...] = (NatsError, TimeoutError, OSError)
 
 
 class Consumer(base.Consumer):
@@ -61,6 +66,7 @@ class Consumer(base.Consumer):
         self._offsets: OffsetStore | None = None
         self._next_assignment: tuple[int, ConsumerProtocolMemberAssignment | None] | None = None
         self._assignment_ready = asyncio.Event()
+        self._last_outage_log = 0.0
         self._max_take = max(1, self.app.conf.broker_max_poll_records or 4 * self._opts.fetch_batch)
 
     @property
@@ -193,10 +199,20 @@ class Consumer(base.Consumer):
             await asyncio.sleep(min(timeout, 0.1))
             return {}
         readers = [(tp, self._reader(tp)) for tp in active_partitions if tp in self._assigned]
+        failed = False
         for _, reader in readers:
             if reader.wants_pump():
-                await reader.pump()
+                try:
+                    await reader.pump()
+                except NATS_ERRORS as exc:
+                    # NATS is unreachable or restarting: keep the worker alive, retry next round.
+                    failed = True
+                    reader.mark_broken()
+                    self._log_outage("fetching %s/%d: %r", reader.layout.topic, reader.partition, exc)
         batch = self._take(readers)
+        if failed and not batch:
+            await asyncio.sleep(min(timeout, 0.5))
+            return {}
         if not batch:
             self._data.clear()
             try:
@@ -262,7 +278,18 @@ class Consumer(base.Consumer):
 
     async def _commit(self, offsets: Mapping[TP, int]) -> bool:
         assert self._offsets is not None
-        return await self._offsets.commit(offsets, self.app.consumer_generation_id)
+        try:
+            return await self._offsets.commit(offsets, self.app.consumer_generation_id)
+        except NATS_ERRORS as exc:
+            # Not committed: these offsets (or later ones) are committed next time.
+            self._log_outage("committing offsets: %r", exc)
+            return False
+
+    def _log_outage(self, what: str, *args: Any) -> None:
+        now = time.monotonic()
+        if now - self._last_outage_log > 5.0:
+            self._last_outage_log = now
+            log.warning("NATS unavailable while " + what, *args)
 
     def highwater(self, tp: TP) -> int:
         reader = self._readers.get(tp)

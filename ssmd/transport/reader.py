@@ -87,6 +87,10 @@ class PartitionReader:
         async with self._lock:
             await self._drop()
 
+    def mark_broken(self) -> None:
+        """Recreate the consumer (at :attr:`position`) on the next :meth:`pump`."""
+        self._broken = True
+
     def wants_pump(self) -> bool:
         """Cheap check: would :meth:`pump` do anything (create a consumer, send a pull)?"""
         return (self._broken or self._consumer is None or (len(self._requests) < 2

@@ -7,9 +7,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import nats
 from cluster import Topic, Worker, send_inputs
 from nats.aio.client import Client as NATS
 from transport_helpers import wait_for
+
+from ssmd.devstack import NatsServer
 
 
 def _inputs_seen(out: Topic) -> set[int]:
@@ -100,3 +103,26 @@ async def _until_all_work(nc: NATS, out: Topic, workers: list[Worker], n: int) -
             return n
         assert time.monotonic() < deadline, "a worker never got partitions"
         await asyncio.sleep(0.5)
+
+
+async def test_worker_survives_a_nats_server_restart(tmp_path: Path) -> None:
+    server = NatsServer(data_dir=tmp_path / "nats").start()
+    worker = Worker(server.url, "restart", tmp_path, "w0")
+    client = await nats.connect(server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    try:
+        out = Topic(client, "out")
+        await send_inputs(client, range(100))
+        await out.start()
+        await wait_for(lambda: _inputs_seen(out) >= set(range(100)), 30, "outputs before the restart")
+        server.stop()
+        await asyncio.sleep(1.0)
+        server = NatsServer(data_dir=tmp_path / "nats", port=server.port).start()
+        await send_inputs(client, range(100, 200))
+        after = Topic(client, "out")  # a fresh reader: the old ordered consumer died with the server
+        await after.start()
+        await wait_for(lambda: _inputs_seen(after) >= set(range(200)), 30, "outputs after the restart")
+        assert worker.proc.poll() is None, "the worker died with the server"
+    finally:
+        worker.stop()
+        await client.close()
+        server.stop()
