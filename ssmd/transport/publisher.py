@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from nats import errors as nats_errors
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -184,11 +185,12 @@ class Publisher:
             try:
                 await self._nc.publish(p.subject, p.payload, reply=f"{self._prefix}{n}",
                                        headers=dict(p.headers) if p.headers else None)
-            except Exception as exc:
+            except (nats_errors.MaxPayloadError, nats_errors.BadSubjectError) as exc:
                 self._pending.pop(n, None)
                 if not p.future.done():
-                    p.future.set_exception(exc)
-                continue
+                    p.future.set_exception(PublishError(p.subject, 0, repr(exc)))
+            except Exception as exc:  # disconnected, buffer full: the retry loop publishes it again
+                log.debug("publish to %s deferred: %r", p.subject, exc)
 
     async def flush(self) -> None:
         """Wait for every message published so far; raise the first refusal among them."""
