@@ -269,14 +269,15 @@ class WsConnection:
             reason = f"{type(e).__name__}: {e}"
             log.exception("%s: connection %d failed", self.name, cid)
         finally:
+            # Not connected from here on (status, send): the close handshake below may take seconds.
+            self.ws = None
+            self.connected_since_ns = None
             if reason == "stale" or self._stopping:
                 ws.transport.abort()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(), 2.0)
             ws.transport.abort()
             ws.attach(_drop, _nothing)  # the contract: nothing of this connection after its close event
-            self.ws = None
-            self.connected_since_ns = None
             if reason != "stopped":
                 self.last_error = f"connection {cid} {reason}"
             if self._on_close is not None:
