@@ -27,7 +27,7 @@ core ``publish``. ssmd's sustained rate is reported as a ratio to the JetStream 
 At the highest sustainable rate (normalized >= 95% of offered and p99 < 50 ms; ``--profile-rate``
 overrides) the worker is sampled with py-spy (``--nonblocking``) and the top frames printed.
 
-    python bench/bench_pipeline.py                  # 2k..30k frames/s, 12 s each, with a profile
+    python bench/bench_pipeline.py                  # 1k..30k frames/s, 12 s each, with a profile
     python bench/bench_pipeline.py --quick          # a few seconds, for a smoke run
 """
 
@@ -361,10 +361,28 @@ async def run_rate(step: Step, sim: Simulator, worker: int, streams: Streams, pu
     step.public, public.latencies = public.latencies, []
 
 
+AREAS: list[tuple[str, tuple[str, ...]]] = [
+    ("normalizer agent: public core-NATS publishes", ("PublicSubjects.publish",)),
+    ("normalizer agent: parse + book (Normalizer.process)", ("Normalizer.process",)),
+    ("normalizer agent: encode normalized batch", ("encode_batch (codec.py)",)),
+    ("normalizer agent: decode raw batch", ("decode_batch (codec.py)",)),
+    ("normalizer agent: table commit (changelog)", ("Normalizer.commit",)),
+    ("normalizer agent: Faust send + rest", ("normalize (normalizer.py)",)),
+    ("connector: websocket read, envelope, batching", ("Connection.data_received", "WsConnection", "on_frame")),
+    ("connector: raw batch encode + Faust send", ("Batcher", "send (connector.py)")),
+    ("nats-py: socket writes (flusher)", ("Client._flusher",)),
+    ("nats-py: reads (acks, fetched messages)", ("Client._read_loop", "_process_msg")),
+    ("transport: consumer / fetch", ("consumer.py", "Fetcher", "fastsub.py", "reader.py")),
+    ("transport: publisher / acks", ("publisher.py", "producer.py")),
+    ("Faust: commit, tables, membership", ("commit", "membership.py", "Table", "changelog")),
+]
+
+
 def summarize_py_spy(raw: Path, busy_of: float, top: int) -> str:
-    """Self and inclusive shares per function from py-spy's collapsed stacks."""
+    """Samples per area of the worker, then self and inclusive shares per function (py-spy raw stacks)."""
     self_n: dict[str, int] = {}
     incl: dict[str, int] = {}
+    areas: dict[str, int] = {}
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -377,14 +395,21 @@ def summarize_py_spy(raw: Path, busy_of: float, top: int) -> str:
         self_n[frames[-1]] = self_n.get(frames[-1], 0) + n
         for fr in set(frames):
             incl[fr] = incl.get(fr, 0) + n
+        joined = ";".join(frames)
+        area = next((a for a, keys in AREAS if any(k in joined for k in keys)), "event loop, other")
+        areas[area] = areas.get(area, 0) + n
     if not total:
         return "py-spy: no samples"
     rows = [f"py-spy: {total} non-idle samples ({total / busy_of:.0%} of the samples a busy thread would give)",
-            "  self%  incl%  function (file)"]
+            "  by area (first match in the stack):"]
+    for name, n in sorted(areas.items(), key=lambda kv: -kv[1]):
+        rows.append(f"  {100 * n / total:5.1f}%  {name}")
+    rows.append("  self%  incl%  function (file), by self time")
     for name, n in sorted(self_n.items(), key=lambda kv: -kv[1])[:top]:
         rows.append(f"  {100 * n / total:5.1f}  {100 * incl[name] / total:5.1f}  {name}")
-    rows.append("  top inclusive:")
-    for name, n in sorted(incl.items(), key=lambda kv: -kv[1])[:top]:
+    rows.append("  by inclusive time (below the event loop's own frames):")
+    inner = [(k, v) for k, v in incl.items() if v < 0.6 * total]
+    for name, n in sorted(inner, key=lambda kv: -kv[1])[:top]:
         rows.append(f"  {100 * self_n.get(name, 0) / total:5.1f}  {100 * n / total:5.1f}  {name}")
     return "\n".join(rows)
 
@@ -504,7 +529,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--markets", type=int, default=500)
     parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")],
-                        help="comma-separated frames/s (default 2000,5000,10000,20000,30000)")
+                        help="comma-separated frames/s (default 1000,2000,5000,10000,20000,30000)")
     parser.add_argument("--worker-env", action="append", default=[], metavar="SSMD_X=V",
                         help="extra environment of the worker (e.g. SSMD_PARTITIONS=2), repeatable")
     parser.add_argument("--seconds", type=float, default=12.0, help="measured window per rate")
@@ -522,7 +547,7 @@ def main() -> None:
         args.rates = args.rates or [2000.0, 5000.0]
         args.seconds, args.warmup, args.baseline_seconds = 3.0, 1.0, 1.0
         args.markets, args.profile_seconds = min(args.markets, 200), 3.0
-    args.rates = args.rates or [2000.0, 5000.0, 10000.0, 20000.0, 30000.0]
+    args.rates = args.rates or [1000.0, 2000.0, 5000.0, 10000.0, 20000.0, 30000.0]
     asyncio.run(main_async(args))
 
 
