@@ -21,12 +21,14 @@ What must hold:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import socket
 import sys
 from collections import Counter, defaultdict
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -78,12 +80,32 @@ def _worker_env(sim: Simulator, nats_url: str, tmp: Path) -> dict[str, str]:
     return env
 
 
-async def _start_worker(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
-    with log.open("ab") as out:
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "ssmd.cli", "worker", "--agents", "connector,normalizer",
-            env=env, stdout=out, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
+class _Workers:
+    """``ssmd worker`` subprocesses; any still running when the test ends (say, it failed) are killed."""
+
+    def __init__(self) -> None:
+        self.procs: list[asyncio.subprocess.Process] = []
+
+    async def start(self, env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
+        with log.open("ab") as out:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "ssmd.cli", "worker", "--agents", "connector,normalizer",
+                env=env, stdout=out, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+        self.procs.append(proc)
+        return proc
+
+
+@contextlib.asynccontextmanager
+async def _workers() -> AsyncIterator[_Workers]:
+    workers = _Workers()
+    try:
+        yield workers
+    finally:
+        for proc in workers.procs:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
 
 
 def _snapshots_on(sim: Simulator, conn: int) -> int:
@@ -126,15 +148,15 @@ async def test_kill_9_and_restart_lose_nothing_acked_and_gap_the_outage(nats_ser
                                                                         tmp_path: Path) -> None:  # fmt: skip
     log = tmp_path / "worker.log"
     config = test_config(markets=MARKETS, seed=21, rate=400, lifecycle_prob=0.0)  # a fixed set of markets
-    async with Simulator(config, key_path=tmp_path / "key.pem") as sim:
+    async with Simulator(config, key_path=tmp_path / "key.pem") as sim, _workers() as workers:
         env = _worker_env(sim, nats_server.url, tmp_path)
-        a = await _start_worker(env, log)
+        a = await workers.start(env, log)
         conn_a = await _capturing(sim, a, log, set())
         await asyncio.sleep(1.5)
         a.send_signal(signal.SIGKILL)
         assert await a.wait() == -signal.SIGKILL
         await asyncio.sleep(0.5)  # the outage: the exchange moves on
-        b = await _start_worker(env, log)
+        b = await workers.start(env, log)
         conn_b = await _capturing(sim, b, log, {conn_a})
         await asyncio.sleep(1.5)
         sim.rate = 0  # quiet: B must capture everything it was sent
