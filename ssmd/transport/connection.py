@@ -11,12 +11,17 @@ import secrets
 import socket
 
 from nats.aio.client import Client as NATS
+from nats.errors import Error as NatsError
 
 from ssmd.errors import ServerError
 
 from .options import NatsOptions
 
 log = logging.getLogger(__name__)
+
+#: Errors that mean "NATS is unreachable or restarting", worth retrying; a ``TopicMismatchError``
+#: or another ``ConfigError`` is not among them.
+NATS_ERRORS: tuple[type[BaseException], ...] = (NatsError, TimeoutError, OSError)
 
 
 async def connect(opts: NatsOptions, role: str) -> NATS:

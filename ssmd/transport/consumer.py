@@ -27,12 +27,11 @@ from faust.transport import consumer as base
 from faust.types import TP, ConsumerMessage
 from mode import Service
 from nats.aio.client import Client as NATS
-from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from . import envelope, keys
-from .connection import connect, new_member_id
+from .connection import NATS_ERRORS, connect, new_member_id
 from .membership import GroupMember
 from .offsets import OffsetStore
 from .options import NatsOptions
@@ -43,8 +42,6 @@ from .topology import Topology
 
 log = logging.getLogger(__name__)
 
-#: Errors that mean "NATS is unreachable or busy right now", not "the request is wrong".
-NATS_ERRORS: tuple[type[BaseException], ...] = (NatsError, TimeoutError, OSError)
 
 
 class Consumer(base.Consumer):
@@ -151,6 +148,9 @@ class Consumer(base.Consumer):
                 await reader.close()
         assert self._offsets is not None
         self._offsets.forget(revoked)
+        assert self._member is not None
+        await self._member.revoked(generation)
+        await self._member.barrier(generation)
         self._assigned = new
         app.consumer_generation_id = generation
         assignor: Any = app.assignor
@@ -171,7 +171,9 @@ class Consumer(base.Consumer):
         add_gap(self._gap[tp], self._committed_offset[tp], offset_from, offset_to)
 
     def _new_offset(self, tp: TP) -> int | None:
-        return new_offset(self._acked[tp], self._acked_index[tp], self._gap[tp], self._committed_offset[tp])
+        reader = self._readers.get(tp)
+        return new_offset(self._acked[tp], self._acked_index[tp], self._gap[tp], self._committed_offset[tp],
+                          reader.floor if reader is not None else None)
 
     # --- fetching ------------------------------------------------------------------------------
 

@@ -18,10 +18,15 @@ Protocol (one group per Faust app id; names in :mod:`ssmd.transport.naming`):
 * Members read the assignment each heartbeat and hand a newer generation to ``on_assignment``
   (``None`` when the generation leaves them out). Failover therefore takes at most
   ``session_timeout + 2 * heartbeat`` plus the rebalance itself.
+* Revoke barrier: Faust's protocol is eager (every member revokes everything, then gets its new
+  set). A member that has revoked for generation ``g`` (agents drained, outputs acknowledged,
+  offsets committed) says so in its heartbeat (``revoked``), and no member starts on its new
+  partitions (table recovery, then reading from the committed offset) before every member of
+  ``g`` has said so or left the group (:meth:`GroupMember.barrier`). Without it a new owner
+  could restore a table before the old owner's last changelog writes and lose them.
 
-This is an eager protocol without a join barrier: for a moment after a handover the old and the
-new owner of a partition may both process it. Faust is at-least-once; duplicates stay bounded by
-what was in flight, and deterministic ``Nats-Msg-Id``s drop re-sent outputs.
+A member that is cut off but alive (a zombie) keeps processing until it notices; its commits are
+fenced by generation, and deterministic ``Nats-Msg-Id``s drop its re-sent outputs.
 """
 
 from __future__ import annotations
@@ -77,6 +82,8 @@ class GroupMember:
         self.topics: frozenset[str] = frozenset()
         self.generation = 0
         self.is_leader = False
+        self.revoked_generation = 0
+        self.generation_members: frozenset[str] = frozenset()
         self._lease_rev: int | None = None
         self._group: KeyValue | None = None
         self._state: KeyValue | None = None
@@ -127,12 +134,39 @@ class GroupMember:
         assert self._group is not None
         assignor: Any = self._app.assignor
         meta = assignor.metadata(set(self.topics)).encode()
-        beat = {"topics": sorted(self.topics), "meta": base64.b64encode(meta).decode()}
+        beat = {"topics": sorted(self.topics), "meta": base64.b64encode(meta).decode(),
+                "revoked": self.revoked_generation}
         await self._group.put(naming.member_key(self.member_id), json.dumps(beat).encode())
         await self._elect()
         if self.is_leader:
             await self._assign()
         await self._follow()
+
+    async def revoked(self, generation: int) -> None:
+        """Tell the group this member has revoked everything for ``generation``."""
+        self.revoked_generation = max(self.revoked_generation, generation)
+        self._wake.set()
+
+    async def barrier(self, generation: int) -> None:
+        """Wait until every member of ``generation`` has revoked for it (or left the group).
+
+        Gives up after ``session_timeout``: a member that neither answers nor expires is stuck,
+        and waiting longer would stall the whole group.
+        """
+        assert self._group is not None
+        others = set(self.generation_members - {self.member_id})
+        deadline = asyncio.get_running_loop().time() + self._session_timeout
+        while others:
+            beats = await asyncio.gather(*(self._get(self._group, naming.member_key(m)) for m in others))
+            others = {m for m, b in zip(others, beats, strict=True)
+                      if b is not None and int(json.loads(b).get("revoked", 0)) < generation}
+            if not others:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                log.warning("generation %d: members %s did not revoke in time; going on", generation,
+                            sorted(others))
+                return
+            await asyncio.sleep(min(0.05, self._heartbeat / 4))
 
     async def _elect(self) -> None:
         assert self._group is not None
@@ -207,6 +241,7 @@ class GroupMember:
         if current is None or int(current["generation"]) <= self.generation:
             return
         self.generation = int(current["generation"])
+        self.generation_members = frozenset(current["members"])
         raw = current["members"].get(self.member_id)
         assignment = ConsumerProtocolMemberAssignment.decode(base64.b64decode(raw)) if raw else None
         self._on_assignment(self.generation, assignment)

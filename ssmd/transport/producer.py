@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import secrets
+import time
 from typing import Any, cast
 
 from faust.exceptions import ProducerSendError
@@ -30,7 +31,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from . import envelope, keys, naming
-from .connection import connect
+from .connection import NATS_ERRORS, connect
 from .options import NatsOptions
 from .publisher import Ack, Publisher, PublishError
 from .streams import TopicLayout
@@ -141,7 +142,16 @@ class Producer(base.Producer):
             await self._connect()
         self._topology.declare(topic, partitions, compacting=bool(compacting),
                                retention=retention if deleting or retention else None, replicas=replication)
-        await self._topology.ensure(self.js, topic)
+        deadline = time.monotonic() + float(timeout or 30.0)
+        while True:
+            try:
+                await self._topology.ensure(self.js, topic)
+                return
+            except NATS_ERRORS:
+                # NATS is restarting or unreachable: Faust's timeout bounds the wait, not one request
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
 
     def key_partition(self, topic: str, key: bytes) -> TP:
         layout = self._topology.known(topic)

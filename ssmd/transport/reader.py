@@ -69,6 +69,7 @@ class PartitionReader:
         self._on_data = on_data
         self.position = 0  # next stream sequence to deliver; 0 means from the first message
         self.highwater = 0  # estimate for monitoring: last delivered seq + pending + 1
+        self.floor: int | None = None  # first sequence delivered since the last seek
         self.buffer: deque[Record] = deque()
         self._consumer: str | None = None
         self._sub: Subscription | None = None
@@ -82,6 +83,7 @@ class PartitionReader:
         async with self._lock:
             await self._drop()
             self.position = max(offset, 0)
+            self.floor = None
 
     async def close(self) -> None:
         async with self._lock:
@@ -169,6 +171,8 @@ class PartitionReader:
             return
         self.position = seq + 1
         self.highwater = seq + pending + 1
+        if self.floor is None:
+            self.floor = seq
         self.buffer.append(Record(seq, msg.subject, msg.headers, msg.data, stored_ns, pending))
         if self._requests:
             self._requests[0] -= 1

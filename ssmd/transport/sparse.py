@@ -24,20 +24,28 @@ def add_gap(gaps: list[tuple[int, int]], committed: int | None, offset_from: int
 
 
 def new_offset(acked: list[int], acked_index: set[int], gaps: list[tuple[int, int]],
-               committed: int | None) -> int | None:
+               committed: int | None, floor: int | None = None) -> int | None:
     """The offset to commit (Kafka meaning: next to read), consuming what it covers.
 
-    Acked offsets and gaps are swept in order from the committed offset; the run of covered
-    offsets that starts there ends at the returned offset. ``None`` when nothing new is covered.
-    Offsets and gaps beyond a hole stay for a later commit.
+    ``floor`` is the first offset delivered since the partition was last sought (``None`` if
+    unknown): everything between ``committed`` and ``floor`` belongs to other partitions. Acked
+    offsets and gaps are swept in order; the covered run must start right at ``committed`` (or
+    at ``floor`` before any commit), so an offset still being processed is never committed
+    past, even when later ones were acknowledged first. ``None`` when nothing new is covered;
+    offsets and gaps beyond a hole stay for a later commit.
     """
     if not acked:
         return None
-    spans = sorted([(o, o + 1) for o in acked] + gaps)
+    extra = [(committed, floor)] if committed is not None and floor is not None and floor > committed else []
+    spans = sorted([(o, o + 1) for o in acked] + gaps + extra)
     begin, end = spans[0]
-    # Faust's own tolerance: a hole of one offset right after the committed one is accepted,
-    # because gaps are clipped to start after the committed offset.
-    if committed is not None and committed > 0 and begin - committed > 1:
+    start = committed if committed is not None else floor
+    if start is not None and floor is not None:
+        if begin > start:
+            return None
+    elif committed is not None and committed > 0 and begin - committed > 1:
+        # Without a floor, Faust's own tolerance: the committed offset itself may belong to
+        # another partition, so a hole of one right after it is accepted.
         return None
     for b, e in spans[1:]:
         if b > end:
