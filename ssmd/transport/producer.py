@@ -3,7 +3,9 @@
 ``send`` publishes through the pipelined :class:`~.publisher.Publisher` and returns a future of
 ``RecordMetadata`` (offset = stream sequence); ``flush`` drains Faust's buffer and waits for every
 acknowledgement, and Faust calls it before each offset commit, which is what makes the pipeline
-at-least-once. Every message carries a ``Nats-Msg-Id``:
+at-least-once. An output sent without a timestamp while an agent handles an input gets the
+input's timestamp (event time travels across stages, as in Kafka Streams). Every message
+carries a ``Nats-Msg-Id``:
 
 * sent while an agent handles an input event: ``<app id>:<topic>/<partition>/<offset>:<n>``, the
   input's position plus the number of sends this task made for that event, so re-processing
@@ -86,8 +88,7 @@ class Producer(base.Producer):
         assert self._js is not None
         return self._js
 
-    def _message_id(self) -> str:
-        event = current_event()
+    def _message_id(self, event: Any) -> str:
         if event is None:
             self._counter += 1
             return f"{self._id}:{self._counter}"
@@ -104,7 +105,12 @@ class Producer(base.Producer):
         layout = self._topology.ready(topic) or await self._topology.for_send(self.js, topic)
         if partition is None:
             partition = keys.partition_for(key, layout.partitions)
-        hdrs = envelope.encode_headers(key, value, timestamp, cast(Any, headers), self._message_id())
+        event = current_event()
+        if timestamp is None and event is not None:
+            # Event time travels: an output sent while handling an input keeps the input's time,
+            # so windowed tables downstream count it in the right window.
+            timestamp = event.message.timestamp
+        hdrs = envelope.encode_headers(key, value, timestamp, cast(Any, headers), self._message_id(event))
         # The server refuses the message if the subject belongs to another stream: no misrouting.
         hdrs[envelope.EXPECTED_STREAM] = layout.stream
         tp = TP(topic, partition)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,7 +21,7 @@ def _partition_reads(draw: st.DrawFn) -> tuple[list[int], set[int]]:
 def test_commit_stops_at_the_first_unprocessed_offset(reads: tuple[list[int], set[int]], rnd: object) -> None:
     offsets, acked = reads
     gaps: list[tuple[int, int]] = []
-    for prev, cur in zip(offsets, offsets[1:], strict=False):
+    for prev, cur in itertools.pairwise(offsets):
         if cur - prev > 1:  # Faust calls _add_gap(tp, read_offset + 1, offset) on a jump
             add_gap(gaps, None, prev + 1, cur)
     order = sorted(acked)

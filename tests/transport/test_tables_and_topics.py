@@ -18,10 +18,16 @@ from ssmd.transport import dlq, envelope, keys, naming
 def _window_app(url: str, seen: list[int]) -> tuple[Any, Any, Any, Any]:
     app = make_app("win", url)
     clicks = app.topic("clicks", key_type=str, value_type=int, partitions=2)
+    forwarded = app.topic("forwarded", key_type=str, value_type=int, partitions=2)
     tumbling = app.Table("tumbling", default=int, partitions=2).tumbling(10, expires=timedelta(hours=1))
     hopping = app.Table("hopping", default=int, partitions=2).hopping(10, 5, expires=timedelta(hours=1))
 
     @app.agent(clicks)
+    async def forward(stream: Any) -> None:
+        async for key, value in stream.items():
+            await forwarded.send(key=key, value=value)  # no timestamp: the input's travels along
+
+    @app.agent(forwarded)
     async def count(stream: Any) -> None:
         async for key, value in stream.items():
             tumbling[key] += 1
@@ -35,7 +41,7 @@ def _windows(table: Any, key: str) -> dict[tuple[float, float], int]:
     return {w: v for (k, w), v in table.table.data.items() if k == key}
 
 
-async def test_windowed_counts_use_event_time_and_recover(nats_server: Any) -> None:
+async def test_windowed_counts_use_event_time_across_stages_and_recover(nats_server: Any) -> None:
     t0 = (int(time.time()) // 10) * 10 - 600  # ten minutes ago, on a window boundary
     event_times = [t0 + 1, t0 + 2, t0 + 7, t0 + 12, t0 + 13]
     seen: list[int] = []
