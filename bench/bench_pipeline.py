@@ -362,14 +362,14 @@ async def run_rate(step: Step, sim: Simulator, worker: int, streams: Streams, pu
 
 
 AREAS: list[tuple[str, tuple[str, ...]]] = [
+    ("connector: raw batch encode + Faust send", ("Batcher", "send (connector.py)")),
     ("normalizer agent: public core-NATS publishes", ("PublicSubjects.publish",)),
     ("normalizer agent: parse + book (Normalizer.process)", ("Normalizer.process",)),
-    ("normalizer agent: encode normalized batch", ("encode_batch (codec.py)",)),
+    ("normalizer agent: encode normalized batch", ("encode_batch (codec.py)",)),  # the raw one matched above
     ("normalizer agent: decode raw batch", ("decode_batch (codec.py)",)),
     ("normalizer agent: table commit (changelog)", ("Normalizer.commit",)),
     ("normalizer agent: Faust send + rest", ("normalize (normalizer.py)",)),
     ("connector: websocket read, envelope, batching", ("Connection.data_received", "WsConnection", "on_frame")),
-    ("connector: raw batch encode + Faust send", ("Batcher", "send (connector.py)")),
     ("nats-py: socket writes (flusher)", ("Client._flusher",)),
     ("nats-py: reads (acks, fetched messages)", ("Client._read_loop", "_process_msg")),
     ("transport: consumer / fetch", ("consumer.py", "Fetcher", "fastsub.py", "reader.py")),
