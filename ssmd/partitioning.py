@@ -13,6 +13,8 @@ across processes and Python versions (unlike ``hash()``) and cheap.
 
 from __future__ import annotations
 
+import functools
+
 from ssmd.names import symbol_token
 
 _FNV_OFFSET = 0x811C9DC5
@@ -26,6 +28,10 @@ def fnv1a32(text: str) -> int:
     return h
 
 
+@functools.lru_cache(maxsize=1 << 17)
 def partition_for(ticker: str, partitions: int) -> int:
-    """The partition of ``ticker`` among ``partitions``."""
+    """The partition of ``ticker`` among ``partitions``.
+
+    Cached: it runs for every frame on the capture path, and a market's partition never changes.
+    """
     return fnv1a32(symbol_token(ticker)) % partitions
