@@ -100,7 +100,15 @@ class Consumer(base.Consumer):
         """Create or verify every topic's stream, then (re)join the group with this subscription."""
         names = frozenset(topics)
         for topic in sorted(names):
-            await self._topology.ensure(self.js, topic)
+            for attempt in range(120):
+                try:
+                    await self._topology.ensure(self.js, topic)
+                    break
+                except NATS_ERRORS as exc:  # unreachable for now: retry for a minute, then fail
+                    if attempt == 119:
+                        raise
+                    self._log_outage("creating the stream of %r: %r", topic, exc)
+                    await asyncio.sleep(0.5)
         assert self._member is not None
         self._member.set_topics(names)
 
