@@ -136,6 +136,8 @@ def create_app(settings: Settings, agents: Iterable[str] | None = None, **faust_
         # Tables (normalizer state) use JSON; the batch topics carry raw Cap'n Proto bytes.
         "value_serializer": "json",
         "key_serializer": "json",
+        # An undecodable message is counted and set aside on the dead-letter subject, never fatal.
+        "Topic": "ssmd.transport.dlq:Topic",
     }
     if group:
         # Archivers hold events until they are uploaded: a rebalance must not wait for them.
