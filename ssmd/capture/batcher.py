@@ -1,10 +1,11 @@
 """Per-partition batching of raw frames with group commit.
 
 Frames are appended synchronously (from the connector's receive callback) to their partition's
-buffer. A partition's buffer is sent as one batch as soon as the partition has no batch in flight, so
-at low rates each frame goes out at once, and under load the frames that arrive while a batch waits for
-its acknowledgement go out together in the next one (group commit: throughput grows with load, latency
-stays one round trip). A batch holds at most ``max_batch`` frames.
+buffer. A partition with no batch in flight sends its buffer as one batch once it holds ``min_batch``
+frames or its oldest frame has waited ``linger`` seconds; frames that arrive while a batch waits for its
+acknowledgement go out together in the next one (group commit). So latency is bounded by ``linger``
+plus one round trip at any rate, and batches grow with load: every downstream stage pays Faust's
+per-event cost once per batch, not per frame. A batch holds at most ``max_batch`` frames.
 
 When more than ``high_water`` frames are buffered in total, ``on_pressure(True)`` asks the producer to
 stop reading (the connector pauses its sockets, losing nothing); below ``high_water / 2`` it is resumed.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from ssmd.records import RawFrame
@@ -27,10 +29,14 @@ Send = Callable[[int, list[RawFrame]], Awaitable[None]]
 
 
 class Batcher:
-    def __init__(self, send: Send, *, max_batch: int = 1000, high_water: int = 200_000,
-                 on_pressure: Callable[[bool], None] | None = None, retry_delay: float = 0.5) -> None:  # fmt: skip
+    def __init__(self, send: Send, *, max_batch: int = 1000, min_batch: int = 64, linger: float = 0.005,
+                 high_water: int = 200_000, on_pressure: Callable[[bool], None] | None = None,
+                 retry_delay: float = 0.5) -> None:  # fmt: skip
         self._send = send
         self.max_batch = max_batch
+        self.min_batch = min_batch
+        self.linger = linger
+        self._timers: dict[int, asyncio.TimerHandle] = {}
         self.high_water = high_water
         self._on_pressure = on_pressure
         self._retry_delay = retry_delay
@@ -55,12 +61,33 @@ class Batcher:
             self._paused = True
             self._on_pressure(True)
         if partition not in self._inflight and not self._closed:
+            self._maybe_start(partition)
+
+    def _maybe_start(self, partition: int) -> None:
+        """Start a batch if the buffer is big enough or old enough; else make sure a timer will."""
+        buf = self._buffers.get(partition)
+        if not buf:
+            return
+        if len(buf) >= self.min_batch or self.linger <= 0:
+            self._start(partition)
+            return
+        if partition not in self._timers:
+            waited = (time.time_ns() - buf[0].received_ns) / 1e9
+            delay = max(0.0, self.linger - waited)
+            self._timers[partition] = asyncio.get_running_loop().call_later(delay, self._linger_done, partition)
+
+    def _linger_done(self, partition: int) -> None:
+        self._timers.pop(partition, None)
+        if partition not in self._inflight and not self._closed:
             self._start(partition)
 
     def _start(self, partition: int) -> None:
         buf = self._buffers.get(partition)
         if not buf:
             return
+        timer = self._timers.pop(partition, None)
+        if timer is not None:
+            timer.cancel()
         batch, self._buffers[partition] = buf[: self.max_batch], buf[self.max_batch :]
         task = asyncio.get_running_loop().create_task(self._deliver(partition, batch))
         self._inflight[partition] = task
@@ -85,7 +112,7 @@ class Batcher:
             self._paused = False
             self._on_pressure(False)
         if not self._closed:
-            self._start(partition)
+            self._maybe_start(partition)
 
     async def drain(self) -> None:
         """Send everything buffered and wait until it is acknowledged (bound it with asyncio.timeout)."""
@@ -101,6 +128,9 @@ class Batcher:
     async def close(self) -> None:
         """Stop sending; cancel batches in flight (their frames stay buffered, counted as lost)."""
         self._closed = True
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
         for task in list(self._inflight.values()):
             task.cancel()
         await asyncio.gather(*self._inflight.values(), return_exceptions=True)

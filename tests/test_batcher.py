@@ -1,0 +1,78 @@
+"""The raw-frame batcher: bounded linger, batches that grow with load, retries that lose nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from ssmd.capture.batcher import Batcher
+from ssmd.records import RawFrame
+
+
+def frame(n: int) -> RawFrame:
+    return RawFrame(time.time_ns(), "orderbook_delta", b'{"n":%d}' % n, 7, frame_no=n)
+
+
+async def test_a_lone_frame_waits_at_most_the_linger() -> None:
+    sent: list[tuple[int, list[int], float]] = []
+    t0 = time.monotonic()
+
+    async def send(p: int, frames: list[RawFrame]) -> None:
+        sent.append((p, [f.frame_no or 0 for f in frames], time.monotonic() - t0))
+
+    b = Batcher(send, min_batch=64, linger=0.02)
+    b.add(3, frame(1))
+    b.add(3, frame(2))
+    await asyncio.sleep(0.005)
+    assert sent == []  # still lingering for company
+    await asyncio.sleep(0.05)
+    assert [(p, ns) for p, ns, _ in sent] == [(3, [1, 2])]
+    assert 0.015 <= sent[0][2] < 0.2
+    await b.close()
+
+
+async def test_full_batches_go_at_once_and_group_commit_under_load() -> None:
+    release = asyncio.Event()
+    sent: list[list[int]] = []
+
+    async def send(p: int, frames: list[RawFrame]) -> None:
+        sent.append([f.frame_no or 0 for f in frames])
+        await release.wait()  # the acknowledgement is slow
+
+    b = Batcher(send, min_batch=4, linger=10.0, max_batch=100)
+    for n in range(1, 5):
+        b.add(0, frame(n))
+    await asyncio.sleep(0)
+    assert sent == [[1, 2, 3, 4]]  # min_batch reached: no linger
+    for n in range(5, 50):
+        b.add(0, frame(n))
+    await asyncio.sleep(0.01)
+    assert len(sent) == 1  # one batch in flight per partition
+    release.set()
+    await b.drain()
+    assert sent == [[1, 2, 3, 4], list(range(5, 50))]
+    assert (b.frames_sent, b.buffered) == (49, 0)
+    await b.close()
+
+
+async def test_failed_sends_are_retried_in_order_and_pressure_is_signalled() -> None:
+    attempts = 0
+    got: list[int] = []
+    pressure: list[bool] = []
+
+    async def send(p: int, frames: list[RawFrame]) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts <= 2:
+            msg = "nats: timeout"
+            raise ConnectionError(msg)
+        got.extend(f.frame_no or 0 for f in frames)
+
+    b = Batcher(send, min_batch=1, linger=0, high_water=10, on_pressure=pressure.append, retry_delay=0.01)
+    for n in range(1, 21):
+        b.add(1, frame(n))
+    async with asyncio.timeout(5):
+        await b.drain()
+    assert got == list(range(1, 21)) and b.send_errors == 2
+    assert pressure == [True, False]
+    await b.close()
