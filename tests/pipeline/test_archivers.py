@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 from collections import Counter
@@ -47,8 +48,17 @@ async def test_archives_hold_every_frame_and_record(
             await wait_for(lambda: counters.frames - counters.markers >= sent, 30, "all frames normalized")
             raw = await read_settled(nats_server.url, topic_name(settings.env, "raw"))
             normalized = await read_settled(nats_server.url, topic_name(settings.env, "normalized"))
-            # Let an upload or two happen after the last input, then stop (a final upload too).
-            await wait_for(lambda: True, 1)
+            frames = sorted(f.data for f in raw if isinstance(f, r.RawFrame))
+            want = Counter(type(x).__name__ for x in normalized if not isinstance(x, r.Gap))
+            # The archivers upload every 0.5 s while running: wait until the store holds everything
+            # (they may lag the normalizer on a loaded machine), then stop them (a final upload too).
+            async with open_store(settings) as store:
+                reader = ArchiveReader(store, env=settings.env)
+                for _ in range(120):
+                    got, archived = await _archived(reader)
+                    if archived == frames and got == want:
+                        break
+                    await asyncio.sleep(0.25)
         # every worker stopped: their final uploads are done
 
     async with open_store(settings) as store:
@@ -56,16 +66,20 @@ async def test_archives_hold_every_frame_and_record(
         days = await reader.ticker_days()
         assert days, "manifests list the ticker-days"
         assert all(d.condition == "pending" and d.quality_score == 1.0 for d in days)  # today: partial, no gaps
-        got: Counter[str] = Counter()
-        for d in days:
-            for rec in await reader.records(d.data_type, d.ticker, d.date):
-                got[type(rec).__name__] += 1
-        want = Counter(type(x).__name__ for x in normalized if not isinstance(x, r.Gap))
-        assert dict(got) == dict(want)  # every record once: none missing, none doubled
-        frames = [f for f in raw if isinstance(f, r.RawFrame)]
-        dates = sorted({d.date for d in days})
-        archived = [line.frame().data for date in dates async for line in reader.raw_lines(date)]
-        assert sorted(archived) == sorted(f.data for f in frames)
+        got, archived = await _archived(reader)
+        assert got == want  # every record once: none missing, none doubled
+        assert archived == frames  # every frame once, byte for byte
+
+
+async def _archived(reader: ArchiveReader) -> tuple[Counter[str], list[bytes]]:
+    got: Counter[str] = Counter()
+    days = await reader.ticker_days()
+    for d in days:
+        for rec in await reader.records(d.data_type, d.ticker, d.date):
+            got[type(rec).__name__] += 1
+    dates = sorted({d.date for d in days})
+    archived = sorted([line.frame().data for date in dates async for line in reader.raw_lines(date)])
+    return got, archived
 
 
 def test_archivers_run_in_workers_of_their_own(tmp_path: Path) -> None:
