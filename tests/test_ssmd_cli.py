@@ -51,6 +51,15 @@ def test_unknown_argument_is_a_usage_error() -> None:
     assert out.returncode == 2 and "unrecognized arguments: --no-such-flag" in out.stderr
 
 
+def _kill_tree(proc: subprocess.Popen[str]) -> None:
+    """On a failed test, leave nothing running: the process and its children."""
+    if proc.poll() is None:
+        for pid in _children(proc.pid):
+            subprocess.run(["kill", "-9", pid], check=False)
+        proc.kill()
+        proc.wait()
+
+
 def _children(pid: int) -> list[str]:
     return subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
 
@@ -78,14 +87,17 @@ def test_dev_up_runs_until_ctrl_c(tmp_path: Path) -> None:
         [sys.executable, "-m", "ssmd.cli", "dev", "up", "--data-dir", str(tmp_path / "data")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    text = _read_until(proc, "Ctrl-C stops", 30)
-    assert "nats://127.0.0.1:" in text and "redis://127.0.0.1:" in text, text
-    children = _children(proc.pid)
-    assert len(children) == 2
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=20) == 0
-    time.sleep(0.2)
-    assert all(_gone(pid) for pid in children)
+    try:
+        text = _read_until(proc, "Ctrl-C stops", 30)
+        assert "nats://127.0.0.1:" in text and "redis://127.0.0.1:" in text, text
+        children = _children(proc.pid)
+        assert len(children) == 2
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+        time.sleep(0.2)
+        assert all(_gone(pid) for pid in children)
+    finally:
+        _kill_tree(proc)
 
 
 def test_demo_runs_the_pipeline_until_ctrl_c(tmp_path: Path) -> None:
@@ -94,21 +106,24 @@ def test_demo_runs_the_pipeline_until_ctrl_c(tmp_path: Path) -> None:
          "--markets", "5", "--store-url", f"file://{tmp_path / 'store'}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    text = _read_until(proc, "Ctrl-C stops", 60)
-    assert "nats://127.0.0.1:" in text and "simulator ws://127.0.0.1:" in text, text
-    status = ""
-    for _ in range(40):
-        status = _read_until(proc, "streams:", 5)
-        if "markets in Redis" in status and " 0 markets" not in status:
-            break
-    assert "kalshi_raw" in status and "markets in Redis" in status and " 0 markets" not in status, status
-    children = _children(proc.pid)
-    assert len(children) == 6  # nats-server, valkey-server, the simulator, three workers
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=60) == 0
-    time.sleep(0.2)
-    assert all(_gone(pid) for pid in children)
-    # Stopping uploads what is pending: both archives and their manifests are in the store.
-    manifests = sorted(str(p.relative_to(tmp_path / "store")) for p in (tmp_path / "store").rglob("manifest.json"))
-    assert any(m.startswith("ssmd-raw/kalshi-dev/kalshi/") for m in manifests), manifests
-    assert any(m.startswith("ssmd-normalized/kalshi-dev/kalshi/v1/") for m in manifests), manifests
+    try:
+        text = _read_until(proc, "Ctrl-C stops", 60)
+        assert "nats://127.0.0.1:" in text and "simulator ws://127.0.0.1:" in text, text
+        status = ""
+        for _ in range(40):
+            status = _read_until(proc, "streams:", 5)
+            if "markets in Redis" in status and " 0 markets" not in status:
+                break
+        assert "kalshi_raw" in status and "markets in Redis" in status and " 0 markets" not in status, status
+        children = _children(proc.pid)
+        assert len(children) == 6  # nats-server, valkey-server, the simulator, three workers
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+        time.sleep(0.2)
+        assert all(_gone(pid) for pid in children)
+        # Stopping uploads what is pending: both archives and their manifests are in the store.
+        manifests = sorted(str(p.relative_to(tmp_path / "store")) for p in (tmp_path / "store").rglob("manifest.json"))
+        assert any(m.startswith("ssmd-raw/kalshi-dev/kalshi/") for m in manifests), manifests
+        assert any(m.startswith("ssmd-normalized/kalshi-dev/kalshi/v1/") for m in manifests), manifests
+    finally:
+        _kill_tree(proc)
