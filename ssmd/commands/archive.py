@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from ssmd import settings as settings_mod
+from ssmd.commands import argtypes
 
 HELP = "read the archive: 'ls' ticker-days with condition and score, 'cat' records, 'cat-raw' frames, 'rebuild'"
 
@@ -19,20 +20,12 @@ _STORE_SETTINGS = ["env", "store_url", "s3_endpoint_url", "s3_region", "s3_acces
                    "log_level"]
 
 
-def _date(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        msg = f"invalid date {value!r}: use YYYY-MM-DD"
-        raise argparse.ArgumentTypeError(msg) from None
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="archive_command", metavar="ACTION", required=True)
     ls = sub.add_parser("ls", help="list ticker-days with status, condition and quality score (from manifests)",
                         description="List archived ticker-days from manifests alone (no data file is read). "
                         "With --raw, list raw archive days instead.")
-    ls.add_argument("--date", type=_date, help="only this day (YYYY-MM-DD)")
+    ls.add_argument("--date", type=argtypes.date, help="only this day (YYYY-MM-DD)")
     ls.add_argument("--type", dest="data_type", help="only this type: trade, orderbook, status, gap")
     ls.add_argument("--ticker", help="only this ticker")
     ls.add_argument("--raw", action="store_true", help="list raw archive days and their hour files")
@@ -40,9 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cat = sub.add_parser("cat", help="print a ticker-day's records as JSON lines (prices as strings)")
     cat.add_argument("data_type", metavar="TYPE", help="trade, orderbook, status or gap")
     cat.add_argument("ticker", metavar="TICKER")
-    cat.add_argument("date", metavar="DATE", type=_date, help="YYYY-MM-DD")
+    cat.add_argument("date", metavar="DATE", type=argtypes.date, help="YYYY-MM-DD")
     raw = sub.add_parser("cat-raw", help="print a day's raw archive lines (or, with --data, the original frames)")
-    raw.add_argument("date", metavar="DATE", type=_date, help="YYYY-MM-DD")
+    raw.add_argument("date", metavar="DATE", type=argtypes.date, help="YYYY-MM-DD")
     raw.add_argument("--type", dest="file_type", help="only this file type: orderbook, trades, ticker, lifecycle, "
                      "control")
     raw.add_argument("--hour", type=int, choices=range(24), metavar="HH", help="only this hour (0-23, UTC)")
@@ -50,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rebuild = sub.add_parser("rebuild", help="re-normalize a day from the raw archive (after a wire-format change)",
                              description="Read a day's raw archive, normalize it again with this version's parsers, "
                              "and replace that day's normalized archive and manifests.")
-    rebuild.add_argument("date", metavar="DATE", type=_date, help="YYYY-MM-DD")
+    rebuild.add_argument("date", metavar="DATE", type=argtypes.date, help="YYYY-MM-DD")
     rebuild.add_argument("--dry-run", action="store_true", help="count what would be rebuilt; write nothing")
     for p in (ls, cat, raw, rebuild):
         settings_mod.add_arguments(p, only=_STORE_SETTINGS)

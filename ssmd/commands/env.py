@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 from typing import Any
 
 from ssmd import names
 from ssmd import settings as settings_mod
+from ssmd.commands import argtypes
 from ssmd.errors import ConfigError, InvalidNameError
 
 HELP = "manage environments: 'ssmd env teardown ENV' deletes an environment's data"
-
-
-def _date(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        msg = f"invalid date {value!r}: use YYYY-MM-DD"
-        raise argparse.ArgumentTypeError(msg) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "streams ENV_* (and KV buckets), Redis keys ENV:*. With --date, only that day's archive objects.",
     )
     td.add_argument("target", metavar="ENV", help="the environment to tear down")
-    td.add_argument("--date", type=_date, help="only this day's archive objects (YYYY-MM-DD)")
+    td.add_argument("--date", type=argtypes.date, help="only this day's archive objects (YYYY-MM-DD)")
     td.add_argument("--dry-run", action="store_true", help="list what would be deleted; delete nothing")
     settings_mod.add_arguments(
         td,
