@@ -57,14 +57,15 @@ class PublicSubjects(Service):
         assert self.ctx.settings.nats_url is not None
         self.nc = await connect(self.ctx.settings.nats_url, max_reconnect_attempts=-1)
 
-    async def publish(self, records: list[r.AnyRecord]) -> None:
+    async def publish(self, records: list[r.AnyRecord], structs: list[bytes]) -> None:
+        """Publish each record (``structs[i]`` is ``records[i]`` encoded with its own struct as root)."""
         env = self.ctx.env
-        for rec in records:
+        for rec, payload in zip(records, structs, strict=True):
             ticker = getattr(rec, "ticker", "")
             kind = PUBLIC_TYPES.get(type(rec))
             if not ticker or kind is None:
                 continue
-            await self.nc.publish(names.subject(env, "kalshi", kind, ticker), codec.encode_struct(rec))
+            await self.nc.publish(names.subject(env, "kalshi", kind, ticker), payload)
             self.published += 1
 
     async def on_stop(self) -> None:
@@ -100,15 +101,18 @@ def install(ctx: AppContext) -> None:
             for frame in frames:
                 if isinstance(frame, r.RawFrame):
                     normalizer.process(frame, out)
+            structs: list[bytes] = []
             if out.records:
-                sent = await ctx.normalized.send(value=codec.encode_batch(out.records), partition=partition)
+                # One encoding gives both the batch and each record's public-subject message.
+                batch, structs = codec.encode_batch_and_structs(out.records)
+                sent = await ctx.normalized.send(value=batch, partition=partition)
                 # State after outputs: the table's changelog must never get ahead of the normalized
                 # stream, or a worker killed in between would resume past frames whose records were
                 # never stored (it would skip them as duplicates when it re-reads the raw event).
                 await sent
             normalizer.commit()
             if out.records:
-                await public.publish(out.records)
+                await public.publish(out.records, structs)
             capture = ctx.services.get("capture")
             if out.resync and capture is not None:
                 capture.resync(out.resync)

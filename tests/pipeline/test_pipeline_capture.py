@@ -8,8 +8,11 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+import nats
+from nats.aio.msg import Msg
 from pipeline_helpers import read_settled, running, settings_for, truth_book, wait_for, yes_book
 
+from ssmd import codec, names
 from ssmd import records as r
 from ssmd.app import topic_name
 from ssmd.devstack import NatsServer
@@ -31,11 +34,21 @@ async def _settle(sim: Simulator, ctx: object, steps: int) -> None:
 async def test_every_frame_raw_and_books_equal_ground_truth(nats_server: NatsServer, tmp_path: Path) -> None:
     async with Simulator(test_config(markets=8, seed=11), key_path=tmp_path / "key.pem") as sim:
         settings = settings_for(sim, nats_server.url, tmp_path)
+        # What `nats sub 'kalshi-dev.kalshi.trade.>'` shows: the public per-ticker subjects.
+        nc = await nats.connect(nats_server.url)
+        public: list[tuple[str, bytes]] = []
+
+        async def on_msg(msg: Msg) -> None:
+            public.append((msg.subject, msg.data))
+
+        await nc.subscribe("kalshi-dev.kalshi.trade.>", cb=on_msg)
         async with running(settings) as ctx:
             await wait_for(lambda: sum(len(v) for v in sim.ground_truth.sent.values()) >= 9, 20, "snapshots")
             await _settle(sim, ctx, 400)
             raw = await read_settled(nats_server.url, topic_name(settings.env, "raw"))
             normalized = await read_settled(nats_server.url, topic_name(settings.env, "normalized"))
+        await nc.flush()
+        await nc.close()
 
     # Raw: every frame the exchange sent, byte for byte, in order per connection (partitions interleave).
     frames = [f for f in raw if isinstance(f, r.RawFrame) and not f.channel.startswith("ssmd.")]
@@ -59,6 +72,11 @@ async def test_every_frame_raw_and_books_equal_ground_truth(nats_server: NatsSer
         assert not any(u.flagged for u in ups)
         assert yes_book(ups) == truth_book(sim, ticker), ticker
     trades = [x for x in normalized if isinstance(x, r.Trade)]
+    # Public subjects: every trade once, the ticker as the subject's last token, the seed's Trade struct.
+    seen = [(names.symbol_of_subject(subject), codec.decode_struct(data, r.Trade)) for subject, data in public]
+    assert sorted((t, x.trade_id) for t, x in seen) == sorted((x.ticker, x.trade_id) for x in trades)
+    assert all(t == x.ticker for t, x in seen)
+    assert {x.trade_id: x for _, x in seen} == {x.trade_id: x for x in trades}
     sent_trades = sum(t.count('"type":"trade"') for t in sim.ground_truth.frames(next(iter(sent))))
     assert len(trades) == sent_trades > 0
     assert not [x for x in normalized if isinstance(x, r.Gap)]
