@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from ssmd.app import AppContext, create_app
 from ssmd.kalshi import fixedpoint
 from ssmd.settings import Settings
 from ssmd.sim.simulator import Simulator
+from ssmd.testing import wait_for
 from ssmd.transport import naming
 
 
@@ -34,16 +35,6 @@ def settings_for(sim: Simulator, nats_url: str, tmp: Path, **kw: Any) -> Setting
     }
     base.update(kw)
     return Settings(**base)
-
-
-async def wait_for(pred: Callable[[], bool], within: float = 20.0, what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not pred():
-        if loop.time() > deadline:
-            msg = f"timed out waiting for {what}"
-            raise AssertionError(msg)
-        await asyncio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
+
+from ssmd.testing import wait_for
 
 
 def make_app(app_id: str, broker: str, **kw: Any) -> faust.App:
@@ -19,16 +21,6 @@ def make_app(app_id: str, broker: str, **kw: Any) -> faust.App:
     kw.setdefault("topic_partitions", 2)
     kw.setdefault("datadir", tempfile.mkdtemp(prefix="faust-"))
     return faust.App(app_id, broker=broker, **kw)
-
-
-async def wait_for(pred: Callable[[], bool], within: float = 20.0, what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not pred():
-        if loop.time() > deadline:
-            msg = f"timed out waiting for {what}"
-            raise AssertionError(msg)
-        await asyncio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager
