@@ -113,6 +113,9 @@ class Settings:
     gateway_port: int = setting(8080, int, "gateway listen port")
     web_port: int = setting(6066, int, "worker stats web page port")
     archive_interval: float = setting(30.0, _positive_float, "seconds between archive uploads (status partial)")
+    checkpoint_interval: float = setting(
+        1.0, _positive_float, "seconds between the normalizer's state checkpoints (bounds what a restart redoes)"
+    )
     stale_after: float = setting(30.0, _positive_float, "seconds without any exchange frame before reconnecting")
     log_level: str = setting("INFO", _log_level, "log level")
 

@@ -1,25 +1,37 @@
 """The normalizer agent: raw batches -> Trade, OrderBookUpdate, MarketStatus and Gap records.
 
 For each raw ``Batch`` event (one partition's frames in receive order) it runs the
-:class:`~ssmd.normalize.normalizer.Normalizer` state machine, whose per-ticker state (book, sequence
-positions, open gap) lives in the ``books`` table, co-partitioned with the raw topic, so a restarted or
-rebalanced worker recovers it from the table's changelog. Per event it then:
+:class:`~ssmd.normalize.normalizer.Normalizer` state machine and sends the records as one ``Batch`` to
+the normalized topic, on the same partition, without waiting for the acknowledgement; then it publishes
+each record on its public subject ``{env}.kalshi.{type}.{ticker}`` (core NATS, for live subscribers) and
+asks the capture service for fresh snapshots of tickers whose books need recovery.
 
-1. sends the records as one ``Batch`` to the normalized topic, on the same partition, and waits for its
-   acknowledgement before it writes the new state to the table (whose changelog is published as soon as
-   it is written): a crash can leave the state behind the outputs, never ahead of them. Re-processing an
-   event from an older state yields the same records, and the transport's deterministic ``Nats-Msg-Id``
-   drops the copies; the input offset is committed after both (at-least-once), so the state is usually
-   *ahead* of the committed offset, and the events it already holds are skipped by their offset
-   (:meth:`~ssmd.normalize.normalizer.Normalizer.begin`);
-2. publishes each record on its public subject ``{env}.kalshi.{type}.{ticker}`` (core NATS, for live
-   subscribers);
-3. asks the capture service for fresh snapshots of tickers whose books need recovery.
+Per-ticker state (book, sequence positions, open gap) is kept in memory and written to the ``books``
+table, co-partitioned with the raw topic, at **checkpoints** (:class:`Checkpoints`), not per event: a
+table write is a changelog message through Faust's producer, and writing every touched ticker per raw
+event cost more than the normalizing itself. Two orders make a crash (kill -9) lose nothing:
+
+1. *state never ahead of outputs*: a checkpoint first waits until every output sent so far is
+   acknowledged, then writes the state. A worker that dies before a checkpoint resumes from the previous
+   one and normalizes the same raw events again into the same records, whose deterministic
+   ``Nats-Msg-Id`` (input position + send number) lets JetStream drop the copies;
+2. *offsets never ahead of state*: raw events are consumed with acks off and acknowledged only once the
+   checkpoint that includes them is written, so Faust commits (after flushing the changelog) an offset
+   the recovered state covers. The state may be *ahead* of the committed offset (a crash between a
+   checkpoint and the next offset commit); the events it already holds are skipped by their offset
+   (:meth:`~ssmd.normalize.normalizer.Normalizer.begin`).
+
+A checkpoint runs every ``checkpoint_interval`` seconds (a setting) while events are pending, and at once when a
+rebalance suspends the stream (Faust waits until every event taken is acknowledged before it revokes
+partitions), so a rebalance waits for one checkpoint, not for the interval.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from mode import Service
@@ -28,6 +40,7 @@ from ssmd import codec, names
 from ssmd import records as r
 from ssmd.errors import DecodeError
 from ssmd.normalize.normalizer import Normalizer, Output
+from ssmd.partitioning import partition_for
 
 if TYPE_CHECKING:
     from ssmd.app import AppContext
@@ -73,46 +86,132 @@ class PublicSubjects(Service):
             await self.nc.drain()
 
 
+class BookTable(MutableMapping[str, Any]):
+    """The ``books`` table as the normalizer's store: each ``book:{ticker}`` entry on its ticker's partition.
+
+    Faust partitions a table write by the event being handled; a checkpoint writes many partitions'
+    tickers at once, so this writes the store and sends the changelog entry to the partition that
+    :func:`~ssmd.partitioning.partition_for` gives the ticker (the raw topic's partition, which is what
+    makes a rebalanced worker recover exactly its tickers).
+    """
+
+    def __init__(self, table: Any, partitions: int) -> None:
+        self.table = table
+        self.partitions = partitions
+
+    def __getitem__(self, key: str) -> Any:
+        return self.table.data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.table.data[key] = value
+        self.table.send_changelog(partition_for(key.removeprefix("book:"), self.partitions), key, value)
+
+    def __delitem__(self, key: str) -> None:
+        del self.table.data[key]
+        self.table.send_changelog(partition_for(key.removeprefix("book:"), self.partitions), key, None,
+                                  value_serializer="raw")  # fmt: skip
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.table.data)
+
+    def __len__(self) -> int:
+        return len(self.table.data)
+
+
+class Checkpoints(Service):
+    """Raw events taken but not yet acknowledged, and the checkpoints that acknowledge them.
+
+    Contract: :meth:`handled` is called (under :attr:`lock`) after an event's outputs were handed to
+    the producer; :meth:`checkpoint` (under :attr:`lock`) waits for every output so far, writes the
+    state that includes them and then acknowledges the events.
+    """
+
+    def __init__(self, ctx: AppContext, normalizer: Normalizer, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.app = ctx.app
+        self.normalizer = normalizer
+        self.interval = ctx.settings.checkpoint_interval
+        self.lock = asyncio.Lock()
+        self._pending: list[tuple[Any, Any]] = []  # (stream, event) to acknowledge
+        self._last = time.monotonic()
+        self.checkpoints = 0
+
+    def handled(self, stream: Any, event: Any) -> None:
+        self._pending.append((stream, event))
+
+    def due(self) -> bool:
+        return bool(self._pending) and (
+            time.monotonic() - self._last >= self.interval or not self.app.flow_control.is_active()
+        )
+
+    async def checkpoint(self) -> None:
+        """Outputs acknowledged, then state written, then inputs acknowledged (hold :attr:`lock`)."""
+        self._last = time.monotonic()
+        if not self._pending and not self.normalizer.dirty:
+            return
+        await self.app.producer.flush()
+        self.normalizer.commit()
+        pending, self._pending = self._pending, []
+        for stream, event in pending:
+            await stream.ack(event)
+        self.checkpoints += 1
+
+    @Service.task
+    async def _tick(self) -> None:
+        while not self.should_stop:
+            await self.sleep(0.05)
+            if self.due():
+                async with self.lock:
+                    await self.checkpoint()
+
+
 def install(ctx: AppContext) -> None:
     app = ctx.app
     books = app.Table("books", default=None, partitions=ctx.partitions)
-    normalizer = Normalizer(books)
+    normalizer = Normalizer(BookTable(books, ctx.partitions))
     ctx.services["normalizer"] = normalizer
     public = PublicSubjects(ctx, loop=app.loop, beacon=app.beacon)
     ctx.services["public"] = public
     app.add_dependency(public)
+    checkpoints = Checkpoints(ctx, normalizer, loop=app.loop, beacon=app.beacon)
+    ctx.services["checkpoints"] = checkpoints
+    app.add_dependency(checkpoints)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _forget(sender: Any, *args: Any, **kw: Any) -> None:
-        # Another worker may change these tickers' state before the partitions come back.
-        normalizer.forget()
+        # Another worker may change these tickers' state before the partitions come back: write what
+        # is pending (normally nothing: Faust waited for every event to be acknowledged), then forget.
+        async with checkpoints.lock:
+            await checkpoints.checkpoint()
+            normalizer.forget()
 
     @app.agent(ctx.raw, name="normalizer")
     async def normalize(stream: Any) -> None:
-        async for event in stream.events():
-            partition = event.message.partition
-            try:
-                frames = codec.decode_batch(event.value)
-            except DecodeError as e:
-                log.error("undecodable raw batch at partition %d offset %d: %s", partition, event.message.offset, e)
-                continue
-            out = Output()
-            normalizer.begin(event.message.offset)
-            for frame in frames:
-                if isinstance(frame, r.RawFrame):
-                    normalizer.process(frame, out)
-            structs: list[bytes] = []
-            if out.records:
-                # One encoding gives both the batch and each record's public-subject message.
-                batch, structs = codec.encode_batch_and_structs(out.records)
-                sent = await ctx.normalized.send(value=batch, partition=partition)
-                # State after outputs: the table's changelog must never get ahead of the normalized
-                # stream, or a worker killed in between would resume past frames whose records were
-                # never stored (it would skip them as duplicates when it re-reads the raw event).
-                await sent
-            normalizer.commit()
-            if out.records:
-                await public.publish(out.records, structs)
-            capture = ctx.services.get("capture")
-            if out.resync and capture is not None:
-                capture.resync(out.resync)
+        manual = stream.noack()
+        async for event in manual.events():
+            async with checkpoints.lock:
+                await _handle(event)
+                checkpoints.handled(manual, event)
+                if checkpoints.due():
+                    await checkpoints.checkpoint()
+
+    async def _handle(event: Any) -> None:
+        partition = event.message.partition
+        try:
+            frames = codec.decode_batch(event.value)
+        except DecodeError as e:
+            log.error("undecodable raw batch at partition %d offset %d: %s", partition, event.message.offset, e)
+            return
+        out = Output()
+        normalizer.begin(event.message.offset)
+        for frame in frames:
+            if isinstance(frame, r.RawFrame):
+                normalizer.process(frame, out)
+        if out.records:
+            # One encoding gives both the batch and each record's public-subject message.
+            batch, structs = codec.encode_batch_and_structs(out.records)
+            await ctx.normalized.send(value=batch, partition=partition)
+            await public.publish(out.records, structs)
+        capture = ctx.services.get("capture")
+        if out.resync and capture is not None:
+            capture.resync(out.resync)

@@ -53,7 +53,7 @@ class TickerState:
 
     def state(self) -> dict[str, Any]:
         return {"book": self.book.state(), "conn": self.connection_id, "sid": self.sid, "last_ns": self.last_ns,
-                "seqs": self.seqs, "gap_since": self.gap_since, "gap_kind": self.gap_kind,
+                "seqs": dict(self.seqs), "gap_since": self.gap_since, "gap_kind": self.gap_kind,
                 "pos": self.position}  # fmt: skip
 
     @classmethod
@@ -100,6 +100,11 @@ class Normalizer:
             self._tickers[name] = st
         self._dirty.add(f"book:{name}")
         return st
+
+    @property
+    def dirty(self) -> int:
+        """How many entries :meth:`commit` would write."""
+        return len(self._dirty)
 
     def forget(self) -> None:
         """Drop cached state (after partitions are revoked, the table is the truth); commit first."""

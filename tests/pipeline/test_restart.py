@@ -248,7 +248,8 @@ async def test_book_state_is_never_published_ahead_of_its_records(nats_server: N
         await nc.subscribe(naming.topic_subject_base(topic) + ".>", cb=collect)
     try:
         async with Simulator(test_config(markets=6, seed=4), key_path=tmp_path / "key.pem") as sim:
-            settings = settings_for(sim, nats_server.url, tmp_path, env=env)
+            # Checkpoints many times a second, so the run writes many states to check.
+            settings = settings_for(sim, nats_server.url, tmp_path, env=env, checkpoint_interval=0.02)
             async with running(settings) as ctx:
                 assert ctx.app.tables["books"].changelog_topic.get_topic_name() == changelog_topic
                 counters = ctx.services["normalizer"].counters
