@@ -236,17 +236,13 @@ class Consumer(base.Consumer):
         return {tp: r.take(self._max_take) for tp, r in readers if r.buffer}
 
     def _to_message(self, tp: TP, record: Record) -> ConsumerMessage:
-        headers = record.headers
-        key = envelope.decode_key(headers)
-        if key is None and (headers is None or envelope.KEY not in headers):
+        has_key, key, value, timestamp, headers = envelope.decode(record.headers, record.data, record.stored_ns)
+        if not has_key:
             layout = self._topology.layouts.get(tp.topic)
             if layout is not None and layout.public:
-                key = keys.key_from_token(record.subject.rsplit(".", 1)[-1])
-        value = envelope.decode_value(headers, record.data)
+                key = keys.key_from_token(record.subject.rsplit(b".", 1)[-1].decode())
         return ConsumerMessage(
-            tp.topic, tp.partition, record.seq,
-            envelope.decode_timestamp(headers, record.stored_ns), 0,
-            envelope.decode_user_headers(headers), key, value, None,
+            tp.topic, tp.partition, record.seq, timestamp, 0, headers, key, value, None,
             len(key) if key else 0, len(value) if value else 0, tp,
             generation_id=self.app.consumer_generation_id,
         )

@@ -1,11 +1,17 @@
-"""Core subscriptions whose messages go straight to a plain function.
+"""Core subscriptions whose messages go straight to a plain function, as raw bytes.
 
-``nats-py`` hands every message of a callback subscription to an ``asyncio.Queue`` read by a
-task that awaits the callback: a queue put, a get, a task wake-up and a coroutine per message.
-For the two hot paths of this transport (pull-consumer deliveries and publish acks) the handler
-is a few lines of synchronous bookkeeping, so :func:`subscribe_direct` calls it from the
-connection's read loop instead. It relies on ``Subscription._pending_queue`` (``nats-py``
-2.16, pinned in pyproject.toml); the handler must not block and must not raise.
+``nats-py`` turns every delivery into a ``Msg`` (subject and reply decoded, headers run through
+an email parser), then hands it to an ``asyncio.Queue`` read by a task that awaits the
+callback. For the two hot paths of this transport (pull-consumer deliveries and publish acks)
+the handler is a few lines of synchronous bookkeeping, so :func:`subscribe_direct` has the
+connection's parser call it from the read loop with the raw wire fields
+``(subject, reply, header block or None, payload)``: no ``Msg``, no header dict, no task hop.
+The header block is the ``NATS/1.0...\\r\\n\\r\\n`` bytes as sent (see :mod:`.envelope`).
+
+It relies on ``nats-py`` 2.16 internals (``Client._ps``, ``Parser``'s state, ``Client._subs``,
+pinned in pyproject.toml). When they are not as expected, the subscription falls back to a
+normal callback that re-encodes each ``Msg``: slower, same behaviour. Handlers must not block;
+an exception they raise is logged and the message dropped.
 """
 
 from __future__ import annotations
@@ -13,26 +19,95 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.protocol import parser as _nats_parser
 
 log = logging.getLogger(__name__)
 
+#: ``handler(subject, reply, header block or None, payload)``
+RawHandler = Callable[[bytes, bytes, bytes | None, bytes], None]
+
+_CONTROL = _nats_parser.AWAITING_CONTROL_LINE
+_MAX_CONTROL = _nats_parser.MAX_CONTROL_LINE_SIZE
+
+
+class _FastParser(_nats_parser.Parser):
+    """nats-py's parser with a fast path for ``MSG``/``HMSG`` (all other operations: unchanged).
+
+    A message is consumed only once its control line and payload are both buffered, so the fast
+    path keeps no state of its own; a message of a subscription without a raw handler goes to
+    ``Client._process_msg`` exactly as in the stock parser.
+    """
+
+    direct: dict[int, RawHandler]
+
+    async def parse(self, data: bytes = b"") -> None:
+        buf = self.buf
+        buf.extend(data)
+        nc: Any = self.nc
+        direct = self.direct
+        pos = 0
+        try:
+            while pos < len(buf):
+                if self.state != _CONTROL or buf[pos] not in b"MH":
+                    break  # PING, INFO, -ERR, a half-read message of the stock path: see below
+                end = buf.find(b"\r\n", pos)
+                if end < 0:
+                    if len(buf) - pos > _MAX_CONTROL:
+                        break  # let the stock parser raise its protocol error
+                    return
+                args = buf[pos:end].split()
+                n = len(args)
+                if args[0] == b"MSG" and n in (4, 5):
+                    hsize = 0
+                elif args[0] == b"HMSG" and n in (5, 6):
+                    hsize = int(args[-2])
+                else:
+                    break
+                size = int(args[-1])
+                start = end + 2
+                stop = start + size
+                if len(buf) < stop + 2:
+                    return  # the payload is not all here yet
+                subject = bytes(args[1])
+                sid = int(args[2])
+                reply = bytes(args[3]) if n == (6 if hsize else 5) else b""
+                hdr = bytes(buf[start:start + hsize]) if hsize else None
+                payload = bytes(buf[start + hsize:stop])
+                pos = stop + 2
+                handler = direct.get(sid)
+                if handler is not None and sid in nc._subs:
+                    stats = nc.stats
+                    stats["in_msgs"] += 1
+                    stats["in_bytes"] += len(payload)
+                    try:
+                        handler(subject, reply, hdr, payload)
+                    except Exception:
+                        log.exception("message handler failed on %s", subject)
+                else:
+                    await nc._process_msg(sid, subject, reply, payload, hdr)
+        finally:
+            if pos:
+                del buf[:pos]
+        if buf:
+            await super().parse()
+
 
 class _DirectQueue:
-    """Stands in for the subscription's queue: ``put_nowait`` runs the handler at once."""
+    """Stands in for a subscription's queue on the slow path: ``put_nowait`` runs the handler."""
 
-    def __init__(self, sub: Subscription, handler: Callable[[Msg], None]) -> None:
+    def __init__(self, sub: Subscription, handler: RawHandler) -> None:
         self._sub = sub
         self._handler = handler
 
     def put_nowait(self, msg: Msg) -> None:
         self._sub._pending_size -= len(msg.data)
         try:
-            self._handler(msg)
+            self._handler(msg.subject.encode(), msg.reply.encode(), header_block(msg.headers), msg.data)
         except Exception:
             log.exception("message handler failed on %s", msg.subject)
 
@@ -52,13 +127,45 @@ class _DirectQueue:
         return None
 
 
-async def subscribe_direct(nc: NATS, subject: str, handler: Callable[[Msg], None]) -> Subscription:
-    """Subscribe with a synchronous ``handler`` called for each message, in arrival order."""
+def header_block(headers: dict[str, str] | None) -> bytes | None:
+    """A parsed ``Msg.headers`` back in wire form (inline status first), for the slow path."""
+    if not headers:
+        return None
+    rest = dict(headers)
+    status = rest.pop("Status", "")
+    desc = rest.pop("Description", "")
+    first = f"NATS/1.0 {status} {desc}".rstrip() if status else "NATS/1.0"
+    lines = [first, *(f"{k}: {v}" for k, v in rest.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _fast_parser(nc: NATS) -> _FastParser | None:
+    ps: Any = getattr(nc, "_ps", None)
+    if isinstance(ps, _FastParser):
+        return ps
+    if type(ps) is not _nats_parser.Parser or not hasattr(nc, "_subs") or not hasattr(nc, "_process_msg"):
+        return None
+    ps.__class__ = _FastParser  # same layout; the connection keeps its parser state
+    fast = cast(_FastParser, ps)
+    fast.direct = {}
+    return fast
+
+
+async def subscribe_direct(nc: NATS, subject: str, handler: RawHandler) -> Subscription:
+    """Subscribe with a synchronous raw ``handler`` called for each message, in arrival order."""
+    queue: list[_DirectQueue] = []
 
     async def fallback(msg: Msg) -> None:
-        handler(msg)
+        queue[0].put_nowait(msg)
 
     sub = await nc.subscribe(subject, cb=fallback)
+    queue.append(_DirectQueue(sub, handler))
     if hasattr(sub, "_pending_queue") and hasattr(sub, "_pending_size"):
-        sub._pending_queue = _DirectQueue(sub, handler)  # type: ignore[assignment]
+        sub._pending_queue = queue[0]  # type: ignore[assignment]
+    ps = _fast_parser(nc)
+    if ps is not None:
+        live = nc._subs
+        for sid in [sid for sid in ps.direct if sid not in live]:
+            del ps.direct[sid]  # unsubscribed since
+        ps.direct[sub._id] = handler
     return sub

@@ -56,6 +56,8 @@ class Producer(base.Producer):
         self._topology: Topology = self.transport.topology  # type: ignore[attr-defined]
         self._id = secrets.token_hex(6)
         self._counter = 0
+        self._app_id: str | None = None
+        self._subjects: dict[tuple[str, int], str] = {}
         self._start_lock = asyncio.Lock()
         self.dead_letters = 0
 
@@ -96,7 +98,17 @@ class Producer(base.Producer):
         n = last[1] + 1 if last is not None and last[0] == id(event) else 0
         _sends_for_event.set((id(event), n))
         msg = event.message
-        return f"{self.app.conf.id}:{msg.topic}/{msg.partition}/{msg.offset}:{n}"
+        if self._app_id is None:
+            self._app_id = str(self.app.conf.id)
+        return f"{self._app_id}:{msg.topic}/{msg.partition}/{msg.offset}:{n}"
+
+    def _subject(self, layout: TopicLayout, partition: int, key: bytes | None) -> str:
+        if layout.keyed:
+            return layout.publish_subject(partition, key)
+        subject = self._subjects.get((layout.topic, partition))
+        if subject is None:
+            subject = self._subjects[(layout.topic, partition)] = layout.publish_subject(partition, key)
+        return subject
 
     async def send(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None,
                    timestamp: float | None, headers: HeadersArg | None, *,
@@ -110,9 +122,6 @@ class Producer(base.Producer):
             # Event time travels: an output sent while handling an input keeps the input's time,
             # so windowed tables downstream count it in the right window.
             timestamp = event.message.timestamp
-        hdrs = envelope.encode_headers(key, value, timestamp, cast(Any, headers), self._message_id(event))
-        # The server refuses the message if the subject belongs to another stream: no misrouting.
-        hdrs[envelope.EXPECTED_STREAM] = layout.stream
         tp = TP(topic, partition)
 
         def metadata(ack: Ack) -> RecordMetadata:
@@ -120,7 +129,11 @@ class Producer(base.Producer):
                                   timestamp=timestamp, timestamp_type=0)
 
         try:
-            return await publisher.publish(layout.publish_subject(partition, key), value or b"", hdrs, metadata)
+            # The server refuses the message if the subject belongs to another stream (the
+            # expected-stream header): no misrouting.
+            block = envelope.header_block(key, value, timestamp, cast(Any, headers), self._message_id(event),
+                                          layout.stream)
+            return await publisher.publish(self._subject(layout, partition, key), value or b"", block, metadata)
         except Exception as exc:
             msg = f"publish to {topic!r} failed: {exc!r}"
             raise ProducerSendError(msg) from exc

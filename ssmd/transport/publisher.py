@@ -3,12 +3,15 @@
 ``nats-py``'s ``publish_async`` creates a future, an inbox subscription entry and a timer per
 message (~50 us). This publisher core-publishes every message with a reply subject
 ``<inbox>.<n>`` under one wildcard subscription, and matches each PubAck to its message by
-``n``, so acks need not arrive in order (several streams, several servers). Contract:
+``n``, so acks need not arrive in order (several streams, several servers). Each message's
+protocol command (``HPUB`` and its header block) is encoded once, in :meth:`publish`; a write
+hands the connection one buffer with every queued command, and acks arrive raw
+(:mod:`.fastsub`). Contract:
 
-* :meth:`publish` returns once the message is handed to the connection; the returned future
+* :meth:`publish` returns once the message is queued for the connection; the returned future
   resolves to the :class:`Ack` (stream sequence, duplicate flag) or fails with
-  :class:`PublishError` on a server-side rejection (no stream for the subject, wrong expected
-  stream, too large).
+  :class:`PublishError` on a rejection (no stream for the subject, wrong expected stream; or,
+  client-side, a payload over the server's limit, a malformed subject or header name).
 * A message without an ack after ``ack_timeout`` is published again with the same headers, so a
   ``Nats-Msg-Id`` makes the retry harmless; retries go on until acked (at-least-once: outputs
   are never dropped silently), with a warning each time.
@@ -28,30 +31,30 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from nats import errors as nats_errors
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from .envelope import block_of, status_of
 from .fastsub import subscribe_direct
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Ack:
+class Ack(NamedTuple):
     """A JetStream publish acknowledgement: the stream sequence, and whether it was a duplicate."""
 
     seq: int
     duplicate: bool
 
 
-_SEQ = b'"seq":'
+_SEQ = re.compile(rb'"seq":\s*(\d+)')
+_BAD_SUBJECT = re.compile(r"\s")
 
 
 def parse_ack(data: bytes) -> Ack | None:
@@ -59,15 +62,12 @@ def parse_ack(data: bytes) -> Ack | None:
 
     ``None`` for anything else (an error response), which :func:`_refusal` then explains.
     """
-    i = data.find(_SEQ)
-    if i < 0 or data.startswith(b'{"error"'):
+    if data.startswith(b'{"error"'):
         return None
-    j = k = i + len(_SEQ)
-    while k < len(data) and 0x30 <= data[k] <= 0x39:
-        k += 1
-    if k == j:
+    m = _SEQ.search(data)
+    if m is None:
         return None
-    return Ack(int(data[j:k]), b'"duplicate"' in data)  # the server writes '"duplicate": true'
+    return Ack(int(m.group(1)), b'"duplicate"' in data)  # the server writes '"duplicate": true'
 
 
 def _refusal(subject: str, data: bytes) -> PublishError:
@@ -88,17 +88,33 @@ class PublishError(Exception):
 
 
 class _Pending:
-    __slots__ = ("deadline", "future", "headers", "payload", "subject", "tries", "wrap")
+    __slots__ = ("command", "deadline", "future", "subject", "tries", "wrap")
 
-    def __init__(self, subject: str, payload: bytes, headers: Mapping[str, str] | None,
-                 future: asyncio.Future[Any], deadline: float, wrap: Callable[[Ack], Any] | None) -> None:
-        self.wrap = wrap
+    def __init__(self, subject: str, command: bytes, future: asyncio.Future[Any], deadline: float,
+                 wrap: Callable[[Ack], Any] | None) -> None:
         self.subject = subject
-        self.payload = payload
-        self.headers = headers
+        self.command = command
         self.future = future
         self.deadline = deadline
+        self.wrap = wrap
         self.tries = 1
+
+
+async def _send(nc: NATS, data: bytes, count: int) -> None:
+    """Queue ready-made publish commands on the connection, with ``Client.publish``'s checks."""
+    if nc.is_closed:
+        raise nats_errors.ConnectionClosedError
+    if nc.is_draining_pubs:
+        raise nats_errors.ConnectionDrainingError
+    if not nc.is_connected and (nc._max_pending_size <= 0
+                                or len(data) + nc._pending_data_size > nc._max_pending_size):
+        raise nats_errors.OutboundBufferLimitError
+    stats = nc.stats
+    stats["out_msgs"] += count
+    stats["out_bytes"] += len(data)
+    await nc._send_command(data)
+    if nc._flush_queue is not None and nc._flush_queue.empty():
+        await nc._flush_pending()
 
 
 class Publisher:
@@ -115,6 +131,7 @@ class Publisher:
         self._max_inflight = max_inflight
         self._ack_timeout = ack_timeout
         self._prefix = nc.new_inbox() + "."
+        self._prefix_len = len(self._prefix)
         self._next = 0
         self._pending: dict[int, _Pending] = {}
         self._room = asyncio.Event()
@@ -141,24 +158,47 @@ class Publisher:
     def inflight(self) -> int:
         return len(self._pending)
 
-    async def publish(self, subject: str, payload: bytes, headers: Mapping[str, str] | None = None,
+    async def publish(self, subject: str, payload: bytes, headers: Mapping[str, str] | bytes | None = None,
                       wrap: Callable[[Ack], Any] | None = None) -> asyncio.Future[Any]:
-        """Publish; the future resolves to the :class:`Ack` (or ``wrap(ack)``) once acknowledged."""
+        """Publish; the future resolves to the :class:`Ack` (or ``wrap(ack)``) once acknowledged.
+
+        ``headers`` is a mapping or a ready header block (:func:`.envelope.header_block`).
+        """
         while len(self._pending) >= self._max_inflight:
             self._room.clear()
             await self._room.wait()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         n = self._next
         self._next = n + 1
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[n] = _Pending(subject, payload, headers, future, time.monotonic() + self._ack_timeout, wrap)
+        try:
+            command = self._command(subject, f"{self._prefix}{n}", payload, headers)
+        except (ValueError, nats_errors.Error) as exc:
+            future.set_exception(PublishError(subject, 0, repr(exc)))
+            return future
+        self._pending[n] = _Pending(subject, command, future, time.monotonic() + self._ack_timeout, wrap)
         self._outbox.append(n)
         if len(self._outbox) >= self._max_batch:
             await self._write()
         elif not self._write_scheduled:
             self._write_scheduled = True
             self._write_by = time.monotonic() + self._linger
-            asyncio.get_running_loop().call_soon(self._write_when_idle)
+            loop.call_soon(self._write_when_idle)
         return future
+
+    def _command(self, subject: str, reply: str, payload: bytes,
+                 headers: Mapping[str, str] | bytes | None) -> bytes:
+        """The ``PUB``/``HPUB`` protocol command of one message."""
+        if not subject or _BAD_SUBJECT.search(subject):
+            raise nats_errors.BadSubjectError
+        if len(payload) > self._nc.max_payload:
+            raise nats_errors.MaxPayloadError
+        block = block_of(headers) if isinstance(headers, Mapping) else headers
+        if block:
+            size = len(block)
+            return b"".join((f"HPUB {subject} {reply} {size} {size + len(payload)}\r\n".encode(),
+                             block, payload, b"\r\n"))
+        return b"".join((f"PUB {subject} {reply} {len(payload)}\r\n".encode(), payload, b"\r\n"))
 
     def _write_when_idle(self) -> None:
         loop = asyncio.get_running_loop()
@@ -178,19 +218,14 @@ class Publisher:
     async def _write(self) -> None:
         """Hand every message in the outbox to the connection (one socket write for all)."""
         outbox, self._outbox = self._outbox, []
-        for n in outbox:
-            p = self._pending.get(n)
-            if p is None:
-                continue
-            try:
-                await self._nc.publish(p.subject, p.payload, reply=f"{self._prefix}{n}",
-                                       headers=dict(p.headers) if p.headers else None)
-            except (nats_errors.MaxPayloadError, nats_errors.BadSubjectError) as exc:
-                self._pending.pop(n, None)
-                if not p.future.done():
-                    p.future.set_exception(PublishError(p.subject, 0, repr(exc)))
-            except Exception as exc:  # disconnected, buffer full: the retry loop publishes it again
-                log.debug("publish to %s deferred: %r", p.subject, exc)
+        pending = self._pending
+        commands = [p.command for n in outbox if (p := pending.get(n)) is not None]
+        if not commands:
+            return
+        try:
+            await _send(self._nc, b"".join(commands), len(commands))
+        except Exception as exc:  # disconnected, buffer full: the retry loop publishes them again
+            log.debug("%d publishes deferred: %r", len(commands), exc)
 
     async def flush(self) -> None:
         """Wait for every message published so far; raise the first refusal among them."""
@@ -204,27 +239,27 @@ class Publisher:
             if isinstance(r, BaseException):
                 raise r
 
-    def _on_ack(self, msg: Msg) -> None:
+    def _on_ack(self, subject: bytes, reply: bytes, headers: bytes | None, data: bytes) -> None:
         try:
-            n = int(msg.subject[len(self._prefix):])
+            n = int(subject[self._prefix_len:])
         except ValueError:
             return
         p = self._pending.pop(n, None)
         if p is None:
             return  # an ack for a retried message that was already acknowledged
-        if len(self._pending) < self._max_inflight:
+        if len(self._pending) < self._max_inflight and not self._room.is_set():
             self._room.set()
-        if p.future.done():
+        future = p.future
+        if future.done():
             return
-        status = (msg.headers or {}).get("Status")
-        if status == "503":
-            p.future.set_exception(PublishError(p.subject, 503, "no stream listens on this subject"))
+        if headers is not None and status_of(headers)[0] == "503":
+            future.set_exception(PublishError(p.subject, 503, "no stream listens on this subject"))
             return
-        ack = parse_ack(msg.data)
+        ack = parse_ack(data)
         if ack is None:
-            p.future.set_exception(_refusal(p.subject, msg.data))
+            future.set_exception(_refusal(p.subject, data))
             return
-        p.future.set_result(p.wrap(ack) if p.wrap is not None else ack)
+        future.set_result(ack if p.wrap is None else p.wrap(ack))
 
     async def _retry_loop(self) -> None:
         while True:
@@ -239,8 +274,7 @@ class Publisher:
                 p.deadline = now + self._ack_timeout * min(p.tries, 6)
                 log.warning("no ack for publish to %s after %d tries; publishing again", p.subject, p.tries - 1)
                 try:
-                    await self._nc.publish(p.subject, p.payload, reply=f"{self._prefix}{n}",
-                                           headers=dict(p.headers) if p.headers else None)
+                    await _send(self._nc, p.command, 1)
                 except Exception as exc:  # reconnecting: the next round retries
                     log.warning("retrying publish to %s failed: %r", p.subject, exc)
 

@@ -3,9 +3,10 @@
 Each assigned, unpaused partition has an ephemeral consumer (``AckPolicy.NONE``: progress is the
 committed offset in KV, not JetStream acks) filtered to that partition's subject and started at
 the read position. Pull requests go out on one core subscription per consumer, at most two in
-flight, and deliveries are parsed straight from the ``$JS.ACK`` reply subject (stream sequence,
-store time, pending count) into :class:`Record`s, which costs far less than ``nats-py``'s
-``fetch``. A seek drops the consumer and everything buffered; the next :meth:`pump` creates a
+flight, and deliveries arrive raw (:mod:`.fastsub`): the ``$JS.ACK`` reply subject gives the
+stream sequence, store time and pending count, and the header block is kept undecoded until
+``_to_message``, which costs far less than ``nats-py``'s ``fetch``.
+A seek drops the consumer and everything buffered; the next :meth:`pump` creates a
 new one at the new position. A consumer the server deleted (inactivity while paused, a restart)
 is recreated at the position after the last delivered message, so nothing is skipped.
 """
@@ -20,11 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from .envelope import status_of
 from .fastsub import subscribe_direct
 from .streams import TopicLayout
 
@@ -36,19 +37,18 @@ _INACTIVE_THRESHOLD = 120.0
 
 @dataclass(slots=True)
 class Record:
-    """One stored message of a partition."""
+    """One stored message of a partition, as delivered (see :func:`.envelope.decode`)."""
 
     seq: int
-    subject: str
-    headers: dict[str, str] | None
+    subject: bytes
+    headers: bytes | None  # the raw header block
     data: bytes
     stored_ns: int
-    pending: int
 
 
-def parse_ack_subject(reply: str) -> tuple[int, int, int] | None:
+def parse_ack_subject(reply: bytes) -> tuple[int, int, int] | None:
     """``(stream seq, store time ns, pending)`` from a ``$JS.ACK`` reply subject (v1 or v2 form)."""
-    t = reply.split(".")
+    t = reply.split(b".")
     if len(t) == 9:
         return int(t[5]), int(t[7]), int(t[8])
     if len(t) >= 11:
@@ -131,9 +131,9 @@ class PartitionReader:
         info = await self._js.add_consumer(self.layout.stream, cfg)
         inbox = self._nc.new_inbox()
 
-        def deliver(msg: Msg) -> None:
+        def deliver(subject: bytes, reply: bytes, headers: bytes | None, data: bytes) -> None:
             if self._inbox == inbox:
-                self._on_msg(msg)
+                self._on_msg(subject, reply, headers, data)
 
         self._sub = await subscribe_direct(self._nc, inbox, deliver)
         self._inbox = inbox
@@ -158,10 +158,9 @@ class PartitionReader:
             except Exception as exc:  # it expires on its own (inactive_threshold)
                 log.debug("delete consumer %s failed: %r", name, exc)
 
-    def _on_msg(self, msg: Msg) -> None:
-        reply = msg.reply
+    def _on_msg(self, subject: bytes, reply: bytes, headers: bytes | None, data: bytes) -> None:
         if not reply:
-            self._on_status(msg)
+            self._on_status(headers)
             return
         meta = parse_ack_subject(reply)
         if meta is None:
@@ -173,21 +172,21 @@ class PartitionReader:
         self.highwater = seq + pending + 1
         if self.floor is None:
             self.floor = seq
-        self.buffer.append(Record(seq, msg.subject, msg.headers, msg.data, stored_ns, pending))
-        if self._requests:
-            self._requests[0] -= 1
-            if self._requests[0] <= 0:
-                self._requests.popleft()
+        self.buffer.append(Record(seq, subject, headers, data, stored_ns))
+        requests = self._requests
+        if requests:
+            requests[0] -= 1
+            if requests[0] <= 0:
+                requests.popleft()
         self._on_data()
 
-    def _on_status(self, msg: Msg) -> None:
-        status = (msg.headers or {}).get("Status", "")
+    def _on_status(self, headers: bytes | None) -> None:
+        status, desc = status_of(headers)
         if status == "100":
             return
         if self._requests:
             self._requests.popleft()
         if status in ("409", "503") or (status.startswith("4") and status not in ("404", "408")):
-            desc = (msg.headers or {}).get("Description", "")
             log.info("pull consumer on %s/%d ended (%s %s); recreating at %d",
                      self.layout.topic, self.partition, status, desc, self.position)
             self._broken = True

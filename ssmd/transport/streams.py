@@ -10,6 +10,7 @@ reads or writes a misrouted stream. The partition count is recorded in the strea
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, StorageType, StreamConfig, SubjectTransform
@@ -53,15 +54,15 @@ class TopicLayout:
     memory: bool = False
     duplicate_window: float = 120.0
 
-    @property
+    @cached_property
     def stream(self) -> str:
         return naming.stream_name(self.topic)
 
-    @property
+    @cached_property
     def public(self) -> bool:
         return naming.is_public_pattern(self.topic)
 
-    @property
+    @cached_property
     def keyed(self) -> bool:
         return self.compacting or self.public
 

@@ -11,7 +11,10 @@ from faust.types import TP
 from nats.aio.client import Client as NATS
 
 from ssmd.errors import ConfigError, ServerError
+from ssmd.testing import wait_for
+from ssmd.transport import envelope
 from ssmd.transport.connection import connect
+from ssmd.transport.fastsub import header_block, subscribe_direct
 from ssmd.transport.offsets import OffsetStore
 from ssmd.transport.options import resolve
 from ssmd.transport.publisher import Ack, Publisher, PublishError, parse_ack
@@ -122,3 +125,37 @@ def test_pub_ack_parsing() -> None:
     assert parse_ack(b'{"stream":"FAUST_x","seq":42}') == Ack(42, False)
     assert parse_ack(b'{"stream":"FAUST_x","seq":7,"duplicate": true}') == Ack(7, True)
     assert parse_ack(b'{"error":{"code":400,"err_code":10060,"description":"expected stream does not match"}}') is None
+
+
+def test_header_block_round_trip() -> None:
+    block = envelope.header_block(b"k\x00", None, 1.5, [("trace", b"\xff")], "app:in/0/7:0", "FAUST_out")
+    assert block.startswith(b"NATS/1.0\r\n") and block.endswith(b"\r\n\r\n")
+    assert envelope.decode(block, b"", 2_000_000_000) == (True, b"k\x00", None, 1.5, [("trace", b"\xff")])
+    # no headers at all: keyless, the payload is the value, the store time is the timestamp
+    assert envelope.decode(None, b"v", 2_000_000_000) == (False, None, b"v", 2.0, [])
+    assert envelope.status_of(b"NATS/1.0 408 Request Timeout\r\n\r\n") == ("408", "Request Timeout")
+    assert envelope.status_of(block) == ("", "")
+    with pytest.raises(ValueError, match="header name"):
+        envelope.header_block(None, b"v", None, [("bad name", b"")], "id")
+
+
+async def test_direct_subscription_gets_raw_messages(nats_server: Any, nc: NATS) -> None:
+    got: list[tuple[bytes, bytes, bytes | None, bytes]] = []
+    await subscribe_direct(nc, "raw.>", lambda *m: got.append(m))
+    normal: list[bytes] = []
+
+    async def on_msg(msg: Any) -> None:
+        normal.append(msg.data)
+
+    await nc.subscribe("plain", cb=on_msg)
+    big = b"x" * 200_000  # spans several socket reads: the parser waits for the whole payload
+    await nc.publish("raw.a", b"one", reply="r.1", headers={"Faust-Ts": "1.5"})
+    await nc.publish("plain", b"p")
+    await nc.publish("raw.b", big)
+    await nc.flush()
+    await wait_for(lambda: len(got) == 2 and normal == [b"p"])
+    assert got[0] == (b"raw.a", b"r.1", b"NATS/1.0\r\nFaust-Ts: 1.5\r\n\r\n", b"one")
+    assert got[1] == (b"raw.b", b"", None, big)
+    # the slow path (a Msg from nats-py) gives the handler the same fields
+    assert header_block({"Status": "503"}) == b"NATS/1.0 503\r\n\r\n"
+    assert header_block({"Faust-Ts": "1.5"}) == b"NATS/1.0\r\nFaust-Ts: 1.5\r\n\r\n"
