@@ -15,6 +15,7 @@ Three processes besides this one, so none shares another's event loop: a nats-se
   so this is send -> stored (same host, same clock); ``ts_ms`` is truncated to the millisecond, which
   adds 0-1 ms (0.5 on average). Snapshots carry no exchange time and are left out;
 - internal p50/p99: store time minus ``received_ns`` (the worker's own share, without the socket);
+- raw p99: the raw ``Batch`` message's store time minus each frame's ``received_ns`` (capture's share);
 - public p99: arrival in this process of the per-ticker core-NATS records
   (``{env}.kalshi.orderbook|trade.{ticker}``, a sample of tickers) minus ``exchange_ns``;
 - drain: seconds the normalized stream kept growing after the simulator stopped (backlog).
@@ -163,6 +164,7 @@ class Step:
     nats_cpu: float = 0.0
     lat: list[float] = field(default_factory=list)  # ms, send -> stored
     internal: list[float] = field(default_factory=list)  # ms, received -> stored
+    raw_lat: list[float] = field(default_factory=list)  # ms, received -> raw batch stored
     public: list[float] = field(default_factory=list)  # ms, send -> public arrival
     drain: float = 0.0
     raw_batch: float = 0.0  # frames per raw batch message
@@ -345,7 +347,11 @@ async def run_rate(step: Step, sim: Simulator, worker: int, streams: Streams, pu
     step.cpu = (cpu1 - cpu0) / wall
     step.sim_cpu = (scpu1 - scpu0) / wall
     raw_msgs = await streams.read(streams.raw, raw0 + 1, raw1)
-    frames = sum(len(codec.split_batch(d)) for _, d in raw_msgs)
+    frames = 0
+    for stored, data in raw_msgs:
+        batch = codec.decode_batch(data)
+        frames += len(batch)
+        step.raw_lat += [stored * 1e3 - f.received_ns / 1e6 for f in batch if isinstance(f, r.RawFrame)]
     step.raw, step.raw_batch = frames / wall, frames / max(1, len(raw_msgs))
     records = 0
     norm_msgs = await streams.read(streams.normalized, norm0 + 1, norm1)
@@ -442,14 +448,14 @@ async def stream_stats(js: Any) -> str:
 def table(steps: list[Step]) -> str:
     head = (f"{'rate':>7} {'offered':>8} {'raw':>8} {'norm':>8} {'cpu':>5} {'simcpu':>6} {'natscpu':>7} "
             f"{'p50':>6} {'p99':>7} "
-            f"{'int50':>6} {'int99':>6} {'pub99':>6} {'drain':>5} {'rawb':>5} {'normb':>5} {'base_js':>8} "
+            f"{'int50':>6} {'int99':>6} {'raw99':>6} {'pub99':>6} {'drain':>5} {'rawb':>5} {'normb':>5} {'base_js':>8} "
             f"{'ratio':>5} {'core':>8} {'load':>5}")
     rows = [head, "-" * len(head)]
     for s in steps:
         rows.append(
             f"{s.rate:7.0f} {s.offered:8.0f} {s.raw:8.0f} {s.normalized:8.0f} {s.cpu:5.2f} {s.sim_cpu:6.2f} "
             f"{s.nats_cpu:7.2f} "
-            f"{pct(s.lat, .5):6.1f} {pct(s.lat, .99):7.1f} {pct(s.internal, .5):6.1f} {pct(s.internal, .99):6.1f} "
+            f"{pct(s.lat, .5):6.1f} {pct(s.lat, .99):7.1f} {pct(s.internal, .5):6.1f} {pct(s.internal, .99):6.1f} {pct(s.raw_lat, .99):6.1f} "
             f"{pct(s.public, .99):6.1f} {s.drain:5.1f} {s.raw_batch:5.1f} {s.norm_batch:5.1f} "
             f"{s.baseline_js:8.0f} {s.normalized / s.baseline_js:5.2f} "
             f"{s.baseline_core:8.0f} {s.load:5.1f}")

@@ -121,9 +121,10 @@ class BookTable(MutableMapping[str, Any]):
 class Checkpoints(Service):
     """Raw events taken but not yet acknowledged, and the checkpoints that acknowledge them.
 
-    Contract: :meth:`handled` is called (under :attr:`lock`) after an event's outputs were handed to
-    the producer; :meth:`checkpoint` (under :attr:`lock`) waits for every output so far, writes the
-    state that includes them and then acknowledges the events.
+    Contract: the agent handles an event under :attr:`lock` and then calls :meth:`handled`. A
+    :meth:`checkpoint`, under the same lock, waits until every output sent so far is acknowledged and
+    copies the state that includes them; then, with the lock released so the agent goes on, it writes
+    the copy to the table in slices and acknowledges the events (one checkpoint at a time).
     """
 
     def __init__(self, ctx: AppContext, normalizer: Normalizer, **kw: Any) -> None:
@@ -132,9 +133,11 @@ class Checkpoints(Service):
         self.normalizer = normalizer
         self.interval = ctx.settings.checkpoint_interval
         self.lock = asyncio.Lock()
+        self._one_at_a_time = asyncio.Lock()
         self._pending: list[tuple[Any, Any]] = []  # (stream, event) to acknowledge
         self._last = time.monotonic()
         self.checkpoints = 0
+        self.entries_written = 0
 
     def handled(self, stream: Any, event: Any) -> None:
         self._pending.append((stream, event))
@@ -144,25 +147,34 @@ class Checkpoints(Service):
             time.monotonic() - self._last >= self.interval or not self.app.flow_control.is_active()
         )
 
-    async def checkpoint(self) -> None:
-        """Outputs acknowledged, then state written, then inputs acknowledged (hold :attr:`lock`)."""
-        self._last = time.monotonic()
-        if not self._pending and not self.normalizer.dirty:
-            return
-        await self.app.producer.flush()
-        self.normalizer.commit()
-        pending, self._pending = self._pending, []
-        for stream, event in pending:
-            await stream.ack(event)
-        self.checkpoints += 1
+    async def checkpoint(self, *, forget: bool = False) -> None:
+        """Outputs acknowledged, then state written, then inputs acknowledged; ``forget``: drop the cache."""
+        async with self._one_at_a_time:
+            async with self.lock:
+                self._last = time.monotonic()
+                states: dict[str, Any] = {}
+                pending, self._pending = self._pending, []
+                if pending or self.normalizer.dirty:
+                    await self.app.producer.flush()
+                    states = self.normalizer.snapshot()
+                if forget:
+                    self.normalizer.forget()
+            store = self.normalizer.store
+            for n, (key, state) in enumerate(states.items(), 1):
+                store[key] = state
+                if n % 64 == 0 and not forget:
+                    await asyncio.sleep(0)  # a checkpoint of many tickers must not stall the agent
+            for stream, event in pending:
+                await stream.ack(event)
+            self.entries_written += len(states)
+            self.checkpoints += 1
 
     @Service.task
     async def _tick(self) -> None:
         while not self.should_stop:
             await self.sleep(0.05)
-            if self.due():
-                async with self.lock:
-                    await self.checkpoint()
+            if self.due() and not self._one_at_a_time.locked():
+                await self.checkpoint()
 
 
 def install(ctx: AppContext) -> None:
@@ -181,9 +193,7 @@ def install(ctx: AppContext) -> None:
     async def _forget(sender: Any, *args: Any, **kw: Any) -> None:
         # Another worker may change these tickers' state before the partitions come back: write what
         # is pending (normally nothing: Faust waited for every event to be acknowledged), then forget.
-        async with checkpoints.lock:
-            await checkpoints.checkpoint()
-            normalizer.forget()
+        await checkpoints.checkpoint(forget=True)
 
     @app.agent(ctx.raw, name="normalizer")
     async def normalize(stream: Any) -> None:
@@ -192,8 +202,6 @@ def install(ctx: AppContext) -> None:
             async with checkpoints.lock:
                 await _handle(event)
                 checkpoints.handled(manual, event)
-                if checkpoints.due():
-                    await checkpoints.checkpoint()
 
     async def _handle(event: Any) -> None:
         partition = event.message.partition

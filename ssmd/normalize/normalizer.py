@@ -111,13 +111,18 @@ class Normalizer:
         self._tickers.clear()
         self._dirty.clear()
 
+    def snapshot(self) -> dict[str, Any]:
+        """The state of every entry touched since the last snapshot (copies: they do not change after)."""
+        out = {key: self._tickers[key.removeprefix("book:")].state() for key in self._dirty}
+        self._dirty.clear()
+        return out
+
     def commit(self) -> int:
         """Write every entry touched since the last commit to the store; return how many."""
-        for key in self._dirty:
-            self.store[key] = self._tickers[key.removeprefix("book:")].state()
-        n = len(self._dirty)
-        self._dirty.clear()
-        return n
+        states = self.snapshot()
+        for key, state in states.items():
+            self.store[key] = state
+        return len(states)
 
     # -- processing ---------------------------------------------------------------------------
 
