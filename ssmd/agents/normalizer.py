@@ -99,6 +99,25 @@ class BookTable(MutableMapping[str, Any]):
         self.table = table
         self.partitions = partitions
 
+    async def put_many(self, items: dict[str, Any]) -> None:
+        """``self[key] = value`` for each item, the changelog entries handed straight to the producer.
+
+        Faust's table writes go through its producer buffer, and Faust stops delivering events to every
+        agent while that buffer holds more than 100 messages: a checkpoint of many tickers would stall
+        the stream. The store is updated at once; each entry is serialized exactly as Faust's own
+        write would serialize it.
+        """
+        self.table.data.update(items)
+        for key, value in items.items():
+            await self._send(key, value)
+
+    async def _send(self, key: str, value: Any) -> None:
+        topic = self.table.changelog_topic
+        k, headers = topic.prepare_key(key, self.table.key_serializer)
+        v, headers = topic.prepare_value(value, self.table.value_serializer, headers=headers)
+        partition = partition_for(key.removeprefix("book:"), self.partitions)
+        await self.table.app.producer.send(topic.get_topic_name(), k, v, partition, None, headers)
+
     def __getitem__(self, key: str) -> Any:
         return self.table.data[key]
 
@@ -124,13 +143,14 @@ class Checkpoints(Service):
     Contract: the agent handles an event under :attr:`lock` and then calls :meth:`handled`. A
     :meth:`checkpoint`, under the same lock, waits until every output sent so far is acknowledged and
     copies the state that includes them; then, with the lock released so the agent goes on, it writes
-    the copy to the table in slices and acknowledges the events (one checkpoint at a time).
+    the copy to the table and acknowledges the events (one checkpoint at a time).
     """
 
-    def __init__(self, ctx: AppContext, normalizer: Normalizer, **kw: Any) -> None:
+    def __init__(self, ctx: AppContext, normalizer: Normalizer, table: BookTable, **kw: Any) -> None:
         super().__init__(**kw)
         self.app = ctx.app
         self.normalizer = normalizer
+        self.table = table
         self.interval = ctx.settings.checkpoint_interval
         self.lock = asyncio.Lock()
         self._one_at_a_time = asyncio.Lock()
@@ -159,11 +179,7 @@ class Checkpoints(Service):
                     states = self.normalizer.snapshot()
                 if forget:
                     self.normalizer.forget()
-            store = self.normalizer.store
-            for n, (key, state) in enumerate(states.items(), 1):
-                store[key] = state
-                if n % 64 == 0 and not forget:
-                    await asyncio.sleep(0)  # a checkpoint of many tickers must not stall the agent
+            await self.table.put_many(states)
             for stream, event in pending:
                 await stream.ack(event)
             self.entries_written += len(states)
@@ -180,12 +196,13 @@ class Checkpoints(Service):
 def install(ctx: AppContext) -> None:
     app = ctx.app
     books = app.Table("books", default=None, partitions=ctx.partitions)
-    normalizer = Normalizer(BookTable(books, ctx.partitions))
+    table = BookTable(books, ctx.partitions)
+    normalizer = Normalizer(table)
     ctx.services["normalizer"] = normalizer
     public = PublicSubjects(ctx, loop=app.loop, beacon=app.beacon)
     ctx.services["public"] = public
     app.add_dependency(public)
-    checkpoints = Checkpoints(ctx, normalizer, loop=app.loop, beacon=app.beacon)
+    checkpoints = Checkpoints(ctx, normalizer, table, loop=app.loop, beacon=app.beacon)
     ctx.services["checkpoints"] = checkpoints
     app.add_dependency(checkpoints)
 
