@@ -92,29 +92,29 @@ def header_block(key: bytes | None, value: bytes | None, timestamp: float | None
 
     Raises ``ValueError`` for a Faust header name that cannot be a NATS header name.
     """
-    out = "NATS/1.0\r\n"
-    if key is not None:
-        out += f"{KEY}: {_b64(key).decode()}\r\n"
-    if timestamp is not None:
-        out += f"{TS}: {float(timestamp)!r}\r\n"
-    if value is None:
-        out += f"{NULL}: 1\r\n"
-    if headers:
-        items = headers.items() if isinstance(headers, Mapping) else headers
-        for name, hv in items:
-            if not _HEADER_NAME.fullmatch(name):
-                msg = f"header name {name!r} cannot be a NATS header name"
-                raise ValueError(msg)
-            raw = hv if isinstance(hv, bytes | bytearray) else str(hv).encode()
-            out += f"{HEADER_PREFIX}{name}: {_b64(raw).decode()}\r\n"
-    out += f"{MSG_ID}: {_clean(msg_id)}\r\n"
-    if stream is not None:
-        out += f"{EXPECTED_STREAM}: {stream}\r\n"
-    return (out + "\r\n").encode()
+    key_line = "" if key is None else f"{KEY}: {_b64(key).decode()}\r\n"
+    ts_line = "" if timestamp is None else f"{TS}: {float(timestamp)!r}\r\n"
+    null_line = f"{NULL}: 1\r\n" if value is None else ""
+    user = _user_lines(headers) if headers else ""
+    stream_line = "" if stream is None else f"{EXPECTED_STREAM}: {stream}\r\n"
+    return (f"NATS/1.0\r\n{key_line}{ts_line}{null_line}{user}{MSG_ID}: {_clean(msg_id)}\r\n"
+            f"{stream_line}\r\n").encode()
+
+
+def _user_lines(headers: Sequence[tuple[str, bytes]] | Mapping[str, bytes]) -> str:
+    out = ""
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    for name, hv in items:
+        if not _HEADER_NAME.fullmatch(name):
+            msg = f"header name {name!r} cannot be a NATS header name"
+            raise ValueError(msg)
+        raw = hv if isinstance(hv, bytes | bytearray) else str(hv).encode()
+        out += f"{HEADER_PREFIX}{name}: {_b64(raw).decode()}\r\n"
+    return out
 
 
 def _clean(value: str) -> str:
-    return value.strip().translate(_NEWLINES) if "\r" in value or "\n" in value else value.strip()
+    return value.translate(_NEWLINES).strip() if "\r" in value or "\n" in value else value
 
 
 def block_of(headers: Mapping[str, str] | None) -> bytes | None:

@@ -38,8 +38,9 @@ _MAX_CONTROL = _nats_parser.MAX_CONTROL_LINE_SIZE
 class _FastParser(_nats_parser.Parser):
     """nats-py's parser with a fast path for ``MSG``/``HMSG`` (all other operations: unchanged).
 
-    A message is consumed only once its control line and payload are both buffered, so the fast
-    path keeps no state of its own; a message of a subscription without a raw handler goes to
+    A message is consumed only once its control line and payload are both buffered (parsing
+    works on one ``bytes`` object, so every field is a slice, copied once), and the fast path
+    keeps no state of its own; a message of a subscription without a raw handler goes to
     ``Client._process_msg`` exactly as in the stock parser.
     """
 
@@ -47,54 +48,62 @@ class _FastParser(_nats_parser.Parser):
 
     async def parse(self, data: bytes = b"") -> None:
         buf = self.buf
-        buf.extend(data)
+        if self.state != _CONTROL:
+            await super().parse(data)  # the stock path is half-way through a message
+            return
+        if buf:
+            buf.extend(data)
+            data = bytes(buf)
+            buf.clear()
         nc: Any = self.nc
         direct = self.direct
+        subs = nc._subs
+        stats = nc.stats
         pos = 0
-        try:
-            while pos < len(buf):
-                if self.state != _CONTROL or buf[pos] not in b"MH":
-                    break  # PING, INFO, -ERR, a half-read message of the stock path: see below
-                end = buf.find(b"\r\n", pos)
-                if end < 0:
-                    if len(buf) - pos > _MAX_CONTROL:
-                        break  # let the stock parser raise its protocol error
-                    return
-                args = buf[pos:end].split()
-                n = len(args)
-                if args[0] == b"MSG" and n in (4, 5):
-                    hsize = 0
-                elif args[0] == b"HMSG" and n in (5, 6):
-                    hsize = int(args[-2])
-                else:
-                    break
-                size = int(args[-1])
-                start = end + 2
-                stop = start + size
-                if len(buf) < stop + 2:
-                    return  # the payload is not all here yet
-                subject = bytes(args[1])
-                sid = int(args[2])
-                reply = bytes(args[3]) if n == (6 if hsize else 5) else b""
-                hdr = bytes(buf[start:start + hsize]) if hsize else None
-                payload = bytes(buf[start + hsize:stop])
-                pos = stop + 2
-                handler = direct.get(sid)
-                if handler is not None and sid in nc._subs:
-                    stats = nc.stats
-                    stats["in_msgs"] += 1
-                    stats["in_bytes"] += len(payload)
-                    try:
-                        handler(subject, reply, hdr, payload)
-                    except Exception:
-                        log.exception("message handler failed on %s", subject)
-                else:
-                    await nc._process_msg(sid, subject, reply, payload, hdr)
-        finally:
-            if pos:
-                del buf[:pos]
-        if buf:
-            await super().parse()
+        size = len(data)
+        stock = False  # what is left needs the stock parser (not a message, or malformed)
+        while pos < size:
+            if data[pos] not in b"MH":
+                stock = True
+                break
+            end = data.find(b"\r\n", pos)
+            if end < 0:
+                stock = size - pos > _MAX_CONTROL  # the stock parser raises its protocol error
+                break
+            args = data[pos:end].split()
+            n = len(args)
+            if args[0] == b"MSG" and (n == 4 or n == 5):
+                hsize = 0
+                reply = args[3] if n == 5 else b""
+            elif args[0] == b"HMSG" and (n == 5 or n == 6):
+                hsize = int(args[-2])
+                reply = args[3] if n == 6 else b""
+            else:
+                stock = True
+                break
+            start = end + 2
+            stop = start + int(args[-1])
+            if size < stop + 2:
+                break  # the payload is not all here yet
+            pos = stop + 2
+            subject = args[1]
+            sid = int(args[2])
+            hdr = data[start:start + hsize] if hsize else None
+            payload = data[start + hsize:stop]
+            handler = direct.get(sid)
+            if handler is not None and sid in subs:
+                stats["in_msgs"] += 1
+                stats["in_bytes"] += stop - start - hsize
+                try:
+                    handler(subject, reply, hdr, payload)
+                except Exception:
+                    log.exception("message handler failed on %s", subject)
+            else:
+                await nc._process_msg(sid, subject, reply, payload, hdr)
+        if pos < size:
+            buf.extend(data[pos:] if pos else data)
+            if stock:
+                await super().parse()
 
 
 class _DirectQueue:

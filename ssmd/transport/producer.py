@@ -125,15 +125,17 @@ class Producer(base.Producer):
         tp = TP(topic, partition)
 
         def metadata(ack: Ack) -> RecordMetadata:
-            return RecordMetadata(topic=topic, partition=tp.partition, topic_partition=tp, offset=ack.seq,
-                                  timestamp=timestamp, timestamp_type=0)
+            return RecordMetadata(topic, partition, tp, ack.seq, timestamp, 0)
 
         try:
             # The server refuses the message if the subject belongs to another stream (the
             # expected-stream header): no misrouting.
             block = envelope.header_block(key, value, timestamp, cast(Any, headers), self._message_id(event),
                                           layout.stream)
-            return await publisher.publish(self._subject(layout, partition, key), value or b"", block, metadata)
+            subject = self._subject(layout, partition, key)
+            if publisher.has_room:
+                return publisher.publish_nowait(subject, value or b"", block, metadata)
+            return await publisher.publish(subject, value or b"", block, metadata)
         except Exception as exc:
             msg = f"publish to {topic!r} failed: {exc!r}"
             raise ProducerSendError(msg) from exc

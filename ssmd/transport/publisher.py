@@ -32,7 +32,6 @@ import asyncio
 import json
 import logging
 import re
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -53,8 +52,8 @@ class Ack(NamedTuple):
     duplicate: bool
 
 
-_SEQ = re.compile(rb'"seq":\s*(\d+)')
 _BAD_SUBJECT = re.compile(r"\s")
+_QUICK_LOOKS = 8
 
 
 def parse_ack(data: bytes) -> Ack | None:
@@ -62,12 +61,16 @@ def parse_ack(data: bytes) -> Ack | None:
 
     ``None`` for anything else (an error response), which :func:`_refusal` then explains.
     """
-    if data.startswith(b'{"error"'):
+    i = data.find(b'"seq":')
+    if i < 0 or data.startswith(b'{"error"'):
         return None
-    m = _SEQ.search(data)
-    if m is None:
+    j = data.find(b",", i)
+    try:
+        if j < 0:
+            return Ack(int(data[i + 6:data.index(b"}", i)]), False)
+        return Ack(int(data[i + 6:j]), b'"duplicate"' in data)  # the server writes '"duplicate": true'
+    except ValueError:
         return None
-    return Ack(int(m.group(1)), b'"duplicate"' in data)  # the server writes '"duplicate": true'
 
 
 def _refusal(subject: str, data: bytes) -> PublishError:
@@ -100,21 +103,32 @@ class _Pending:
         self.tries = 1
 
 
-async def _send(nc: NATS, data: bytes, count: int) -> None:
-    """Queue ready-made publish commands on the connection, with ``Client.publish``'s checks."""
+def _send(nc: NATS, loop: asyncio.AbstractEventLoop, data: bytes, count: int) -> None:
+    """Queue ready-made publish commands on the connection and wake its flusher.
+
+    ``Client.publish``'s checks and bookkeeping, without its per-message coroutine: the bytes go
+    to ``Client._pending`` (which a reconnect replays), the flusher task writes them.
+    """
     if nc.is_closed:
         raise nats_errors.ConnectionClosedError
     if nc.is_draining_pubs:
         raise nats_errors.ConnectionDrainingError
-    if not nc.is_connected and (nc._max_pending_size <= 0
-                                or len(data) + nc._pending_data_size > nc._max_pending_size):
+    connected = nc.is_connected
+    if not connected and (nc._max_pending_size <= 0
+                          or len(data) + nc._pending_data_size > nc._max_pending_size):
         raise nats_errors.OutboundBufferLimitError
     stats = nc.stats
     stats["out_msgs"] += count
     stats["out_bytes"] += len(data)
-    await nc._send_command(data)
-    if nc._flush_queue is not None and nc._flush_queue.empty():
-        await nc._flush_pending()
+    nc._pending.append(data)
+    nc._pending_data_size += len(data)
+    queue = nc._flush_queue
+    if connected and queue is not None and queue.empty():
+        flusher = nc._flusher_task
+        if flusher is not None and not flusher.done():
+            queue.put_nowait(loop.create_future())
+        else:  # no flusher (it died with the connection): nats-py writes inline
+            asyncio.ensure_future(nc._flush_pending()).add_done_callback(_log_failure)
 
 
 class Publisher:
@@ -128,6 +142,7 @@ class Publisher:
         self._outbox: list[int] = []
         self._write_by = 0.0
         self._write_scheduled = False
+        self._saturated = False
         self._max_inflight = max_inflight
         self._ack_timeout = ack_timeout
         self._prefix = nc.new_inbox() + "."
@@ -138,6 +153,7 @@ class Publisher:
         self._room.set()
         self._sub: Subscription | None = None
         self._retrier: asyncio.Task[None] | None = None
+        self._loop = asyncio.get_running_loop()  # construct it in the loop that publishes
 
     async def start(self) -> None:
         self._sub = await subscribe_direct(self._nc, self._prefix + "*", self._on_ack)
@@ -167,7 +183,12 @@ class Publisher:
         while len(self._pending) >= self._max_inflight:
             self._room.clear()
             await self._room.wait()
-        loop = asyncio.get_running_loop()
+        return self.publish_nowait(subject, payload, headers, wrap)
+
+    def publish_nowait(self, subject: str, payload: bytes, headers: Mapping[str, str] | bytes | None = None,
+                       wrap: Callable[[Ack], Any] | None = None) -> asyncio.Future[Any]:
+        """:meth:`publish` without the wait for room: call it only while :attr:`has_room`."""
+        loop = self._loop
         future: asyncio.Future[Any] = loop.create_future()
         n = self._next
         self._next = n + 1
@@ -176,15 +197,20 @@ class Publisher:
         except (ValueError, nats_errors.Error) as exc:
             future.set_exception(PublishError(subject, 0, repr(exc)))
             return future
-        self._pending[n] = _Pending(subject, command, future, time.monotonic() + self._ack_timeout, wrap)
-        self._outbox.append(n)
-        if len(self._outbox) >= self._max_batch:
-            await self._write()
+        now = loop.time()
+        self._pending[n] = _Pending(subject, command, future, now + self._ack_timeout, wrap)
+        outbox = self._outbox
+        outbox.append(n)
+        if len(outbox) >= self._max_batch:
+            self._write()
         elif not self._write_scheduled:
-            self._write_scheduled = True
-            self._write_by = time.monotonic() + self._linger
-            loop.call_soon(self._write_when_idle)
+            self._schedule_write(now)
         return future
+
+    @property
+    def has_room(self) -> bool:
+        """Fewer than ``max_inflight`` messages unacknowledged."""
+        return len(self._pending) < self._max_inflight
 
     def _command(self, subject: str, reply: str, payload: bytes,
                  headers: Mapping[str, str] | bytes | None) -> bytes:
@@ -200,37 +226,52 @@ class Publisher:
                              block, payload, b"\r\n"))
         return b"".join((f"PUB {subject} {reply} {len(payload)}\r\n".encode(), payload, b"\r\n"))
 
-    def _write_when_idle(self) -> None:
-        loop = asyncio.get_running_loop()
-        # ``_ready`` is CPython's queue of runnable callbacks: while other work is queued, let it
-        # add its messages to this write.
-        busy = len(getattr(loop, "_ready", ()))
-        left = self._write_by - time.monotonic()
-        if busy and self._outbox and left > 0:
-            # look again a little later rather than on every loop iteration
-            loop.call_later(min(left, self._linger / 10), self._write_when_idle)
-            return
-        self._write_scheduled = False
-        if self._outbox:
-            task = asyncio.ensure_future(self._write())
-            task.add_done_callback(_log_failure)
+    def _schedule_write(self, now: float) -> None:
+        self._write_scheduled = True
+        self._write_by = now + self._linger
+        if self._saturated:
+            self._loop.call_at(self._write_by, self._write_when_idle, _QUICK_LOOKS)
+        else:
+            self._loop.call_soon(self._write_when_idle, 0)
 
-    async def _write(self) -> None:
+    def _write_when_idle(self, looks: int) -> None:
+        loop = self._loop
+        # ``_ready`` is CPython's queue of runnable callbacks: while other work is queued, let it
+        # add its messages to this write. The work an event leaves behind (Faust's callbacks,
+        # the agent's next step) takes a few loop iterations, so look again on each of those:
+        # a lone message is written as soon as the loop goes idle. A loop still busy after
+        # that looks again only every linger/10; and once a whole linger passed without an idle
+        # moment the publisher counts as saturated and looks only at the deadline, writing
+        # everything gathered meanwhile in one go (a socket write costs far more than a look).
+        busy = len(getattr(loop, "_ready", ()))
+        left = self._write_by - loop.time()
+        if busy and self._outbox and left > 0:
+            if looks < _QUICK_LOOKS:
+                loop.call_soon(self._write_when_idle, looks + 1)
+            else:
+                loop.call_later(min(left, self._linger / 10), self._write_when_idle, looks + 1)
+            return
+        self._saturated = bool(busy) and left <= 0
+        self._write_scheduled = False
+        self._write()
+
+    def _write(self) -> None:
         """Hand every message in the outbox to the connection (one socket write for all)."""
+        if not self._outbox:
+            return
         outbox, self._outbox = self._outbox, []
         pending = self._pending
         commands = [p.command for n in outbox if (p := pending.get(n)) is not None]
         if not commands:
             return
         try:
-            await _send(self._nc, b"".join(commands), len(commands))
+            _send(self._nc, self._loop, b"".join(commands), len(commands))
         except Exception as exc:  # disconnected, buffer full: the retry loop publishes them again
             log.debug("%d publishes deferred: %r", len(commands), exc)
 
     async def flush(self) -> None:
         """Wait for every message published so far; raise the first refusal among them."""
-        if self._outbox:
-            await self._write()
+        self._write()
         futures = [p.future for p in self._pending.values()]
         if not futures:
             return
@@ -241,13 +282,12 @@ class Publisher:
 
     def _on_ack(self, subject: bytes, reply: bytes, headers: bytes | None, data: bytes) -> None:
         try:
-            n = int(subject[self._prefix_len:])
+            p = self._pending.pop(int(subject[self._prefix_len:]), None)
         except ValueError:
             return
-        p = self._pending.pop(n, None)
         if p is None:
             return  # an ack for a retried message that was already acknowledged
-        if len(self._pending) < self._max_inflight and not self._room.is_set():
+        if not self._room.is_set() and len(self._pending) < self._max_inflight:
             self._room.set()
         future = p.future
         if future.done():
@@ -258,13 +298,13 @@ class Publisher:
         ack = parse_ack(data)
         if ack is None:
             future.set_exception(_refusal(p.subject, data))
-            return
-        future.set_result(ack if p.wrap is None else p.wrap(ack))
+        else:
+            future.set_result(ack if p.wrap is None else p.wrap(ack))
 
     async def _retry_loop(self) -> None:
         while True:
             await asyncio.sleep(max(0.05, self._ack_timeout / 4))
-            now = time.monotonic()
+            now = self._loop.time()
             queued = set(self._outbox)
             expired = [(n, p) for n, p in self._pending.items() if p.deadline <= now and n not in queued]
             for n, p in expired:
@@ -274,7 +314,7 @@ class Publisher:
                 p.deadline = now + self._ack_timeout * min(p.tries, 6)
                 log.warning("no ack for publish to %s after %d tries; publishing again", p.subject, p.tries - 1)
                 try:
-                    await _send(self._nc, p.command, 1)
+                    _send(self._nc, self._loop, p.command, 1)
                 except Exception as exc:  # reconnecting: the next round retries
                     log.warning("retrying publish to %s failed: %r", p.subject, exc)
 

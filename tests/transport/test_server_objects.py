@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 from faust.types import TP
 from nats.aio.client import Client as NATS
+from nats.protocol.parser import Parser
 
 from ssmd.errors import ConfigError, ServerError
 from ssmd.testing import wait_for
 from ssmd.transport import envelope
 from ssmd.transport.connection import connect
-from ssmd.transport.fastsub import header_block, subscribe_direct
+from ssmd.transport.fastsub import _fast_parser, header_block, subscribe_direct
 from ssmd.transport.offsets import OffsetStore
 from ssmd.transport.options import resolve
 from ssmd.transport.publisher import Ack, Publisher, PublishError, parse_ack
@@ -159,3 +160,38 @@ async def test_direct_subscription_gets_raw_messages(nats_server: Any, nc: NATS)
     # the slow path (a Msg from nats-py) gives the handler the same fields
     assert header_block({"Status": "503"}) == b"NATS/1.0 503\r\n\r\n"
     assert header_block({"Faust-Ts": "1.5"}) == b"NATS/1.0\r\nFaust-Ts: 1.5\r\n\r\n"
+
+
+async def test_fast_parser_handles_any_split_and_other_operations() -> None:
+    class FakeClient:
+        def __init__(self) -> None:
+            self._subs = {1: object(), 2: object()}
+            self.stats = {"in_msgs": 0, "in_bytes": 0}
+            self.other: list[tuple[bytes, bytes]] = []
+            self.pings = 0
+
+        async def _process_msg(self, sid: int, subject: bytes, reply: bytes, data: bytes, hdr: bytes | None) -> None:
+            # nats-py's own path: counts, then a direct subscription's queue calls the handler
+            self.stats["in_msgs"] += 1
+            self.stats["in_bytes"] += len(data)
+            if sid in self._ps.direct:
+                self._ps.direct[sid](subject, reply, hdr, data)
+            else:
+                self.other.append((subject, data))
+
+        async def _process_ping(self) -> None:
+            self.pings += 1
+
+    wire = (b"MSG a 1 3\r\nabc\r\nPING\r\nHMSG b 1 r.1 12 14\r\nNATS/1.0\r\n\r\nxy\r\n"
+            b"MSG c 2 1\r\nz\r\n+OK\r\nMSG a 1 0\r\n\r\n")
+    expected = [(b"a", b"", None, b"abc"), (b"b", b"r.1", b"NATS/1.0\r\n\r\n", b"xy"), (b"a", b"", None, b"")]
+    for step in (1, 2, 5, 7, len(wire)):
+        nc: Any = FakeClient()
+        got: list[tuple[bytes, bytes, bytes | None, bytes]] = []
+        nc._ps = Parser(nc)
+        fast: Any = _fast_parser(nc)
+        fast.direct[1] = lambda *m, got=got: got.append(m)
+        for i in range(0, len(wire), step):
+            await fast.parse(wire[i:i + step])
+        assert (got, nc.other, nc.pings, bytes(fast.buf)) == (expected, [(b"c", b"z")], 1, b""), step
+        assert nc.stats == {"in_msgs": 4, "in_bytes": 6}
