@@ -35,6 +35,7 @@ from ssmd.capture import markers
 from ssmd.capture.batcher import Batcher
 from ssmd.capture.headers import error_code, seq_of, type_of
 from ssmd.capture.sequencer import SeqGap, Sequencer
+from ssmd.connector.frames import sid_of, ticker_of
 from ssmd.kalshi.protocol import TERMINAL_ERRORS
 from ssmd.partitioning import partition_for
 from ssmd.records import RawFrame
@@ -64,21 +65,22 @@ class CaptureCore:
         return self.owned is None or partition_for(ticker, self.partitions) in self.owned
 
     def on_frame(self, raw: bytes, received_ns: int, connection_id: int) -> None:
-        from ssmd.connector import sid_of, ticker_of
-
         ticker, sid, seq = ticker_of(raw), sid_of(raw), seq_of(raw)
         gap = self.sequencer.observe(connection_id, sid, seq, ticker)
         if gap is not None:
             self._gap(gap, received_ns)
         if ticker is None and sid is not None and seq is not None and error_code(raw) in TERMINAL_ERRORS:
             self._sid_ended(connection_id, sid, seq, received_ns)
-        if ticker is not None and not self.owns(ticker):
-            self.dropped_unowned += 1
-            return
+        partition = 0  # control frames, which name no market
+        if ticker:
+            partition = partition_for(ticker, self.partitions)
+            if self.owned is not None and partition not in self.owned:
+                self.dropped_unowned += 1
+                return
         n = self._frame_no.get(connection_id, 0) + 1
         self._frame_no[connection_id] = n
         frame = RawFrame(received_ns, type_of(raw), raw, connection_id, sid or None, seq or None, ticker or "", n)
-        self.batcher.add(partition_for(ticker, self.partitions) if ticker else 0, frame)
+        self.batcher.add(partition, frame)
 
     def _gap(self, gap: SeqGap, received_ns: int) -> None:
         log.warning("seq gap on connection %d sid %d: expected %d, got %d (%d markets)",

@@ -63,6 +63,7 @@ class PublicSubjects(Service):
         self.ctx = ctx
         self.nc: Any = None
         self.published = 0
+        self._subjects: dict[tuple[str, str], str] = {}
 
     async def on_start(self) -> None:
         from ssmd.natsconn import connect
@@ -72,13 +73,16 @@ class PublicSubjects(Service):
 
     async def publish(self, records: list[r.AnyRecord], structs: list[bytes]) -> None:
         """Publish each record (``structs[i]`` is ``records[i]`` encoded with its own struct as root)."""
-        env = self.ctx.env
+        subjects = self._subjects
         for rec, payload in zip(records, structs, strict=True):
             ticker = getattr(rec, "ticker", "")
             kind = PUBLIC_TYPES.get(type(rec))
             if not ticker or kind is None:
                 continue
-            await self.nc.publish(names.subject(env, "kalshi", kind, ticker), payload)
+            subject = subjects.get((kind, ticker))
+            if subject is None:
+                subject = subjects[kind, ticker] = names.subject(self.ctx.env, "kalshi", kind, ticker)
+            await self.nc.publish(subject, payload)
             self.published += 1
 
     async def on_stop(self) -> None:
@@ -99,17 +103,21 @@ class BookTable(MutableMapping[str, Any]):
         self.table = table
         self.partitions = partitions
 
-    async def put_many(self, items: dict[str, Any]) -> None:
-        """``self[key] = value`` for each item, the changelog entries handed straight to the producer.
+    def stash(self, items: dict[str, Any]) -> None:
+        """Put the items in the store, without changelog entries yet (:meth:`send_changelog` sends them)."""
+        self.table.data.update(items)
+
+    async def send_changelog(self, items: dict[str, Any]) -> None:
+        """Send the changelog entries of stashed items straight to the producer.
 
         Faust's table writes go through its producer buffer, and Faust stops delivering events to every
         agent while that buffer holds more than 100 messages: a checkpoint of many tickers would stall
-        the stream. The store is updated at once; each entry is serialized exactly as Faust's own
-        write would serialize it.
+        the stream. Each entry is serialized exactly as Faust's own write would serialize it.
         """
-        self.table.data.update(items)
-        for key, value in items.items():
+        for n, (key, value) in enumerate(items.items(), 1):
             await self._send(key, value)
+            if n % 32 == 0:
+                await asyncio.sleep(0)  # a send rarely suspends: let the agent and the capture in
 
     async def _send(self, key: str, value: Any) -> None:
         topic = self.table.changelog_topic
@@ -168,18 +176,30 @@ class Checkpoints(Service):
         )
 
     async def checkpoint(self, *, forget: bool = False) -> None:
-        """Outputs acknowledged, then state written, then inputs acknowledged; ``forget``: drop the cache."""
+        """Outputs acknowledged, then state written, then inputs acknowledged; ``forget``: drop the cache.
+
+        The state is copied under :attr:`lock` (no event is half-handled then: every output of the events
+        it includes has been handed to the producer); the wait for acknowledgements and the writes happen
+        with the lock released, so the agent goes on meanwhile. On a failure nothing is lost: the copied
+        entries are marked dirty again and the events stay pending for the next checkpoint.
+        """
         async with self._one_at_a_time:
             async with self.lock:
                 self._last = time.monotonic()
-                states: dict[str, Any] = {}
                 pending, self._pending = self._pending, []
-                if pending or self.normalizer.dirty:
-                    await self.app.producer.flush()
-                    states = self.normalizer.snapshot()
+                states = self.normalizer.snapshot()
+                self.table.stash(states)  # the store may run ahead of the changelog, never behind
                 if forget:
                     self.normalizer.forget()
-            await self.table.put_many(states)
+            if not pending and not states:
+                return
+            try:
+                await self.app.producer.flush()  # waits for what was sent before the call: all of it
+                await self.table.send_changelog(states)
+            except Exception:
+                self.normalizer.mark_dirty(states)
+                self._pending[:0] = pending
+                raise
             for stream, event in pending:
                 await stream.ack(event)
             self.entries_written += len(states)
@@ -190,7 +210,10 @@ class Checkpoints(Service):
         while not self.should_stop:
             await self.sleep(0.05)
             if self.due() and not self._one_at_a_time.locked():
-                await self.checkpoint()
+                try:
+                    await self.checkpoint()
+                except Exception as e:  # e.g. a publish refused by the server: retried next time
+                    log.error("normalizer checkpoint failed (retried): %r", e)
 
 
 def install(ctx: AppContext) -> None:

@@ -25,7 +25,7 @@ it took in (:meth:`Normalizer.begin`), so re-reading events after a restart chan
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,6 +116,10 @@ class Normalizer:
         out = {key: self._tickers[key.removeprefix("book:")].state() for key in self._dirty}
         self._dirty.clear()
         return out
+
+    def mark_dirty(self, keys: Iterable[str]) -> None:
+        """Have the next :meth:`snapshot` include ``keys`` again (a snapshot that could not be stored)."""
+        self._dirty.update(k for k in keys if k.removeprefix("book:") in self._tickers)
 
     def commit(self) -> int:
         """Write every entry touched since the last commit to the store; return how many."""

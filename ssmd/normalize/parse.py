@@ -29,8 +29,11 @@ Levels = tuple[tuple[int, int], ...]
 
 _decoder = msgspec.json.Decoder(float_hook=Decimal)  # legacy frames may carry JSON floats: keep them exact
 
+# The parsed messages below are not frozen: a frozen dataclass's __init__ costs twice as much (one
+# object.__setattr__ per field), they are built for every frame, and they never leave the normalizer.
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class Header:
     type: str
     sid: int | None
@@ -38,7 +41,7 @@ class Header:
     id: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Snapshot:
     header: Header
     ticker: str
@@ -46,7 +49,7 @@ class Snapshot:
     no: Levels
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Delta:
     header: Header
     ticker: str
@@ -56,7 +59,7 @@ class Delta:
     exchange_ns: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TradePrint:
     header: Header
     ticker: str
@@ -68,7 +71,7 @@ class TradePrint:
     block_trade: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Lifecycle:
     header: Header
     ticker: str
@@ -80,7 +83,7 @@ class Lifecycle:
     close_ns: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Other:
     """A frame with no normalized form: control replies, errors, ticker, event lifecycle, unknown types."""
 
