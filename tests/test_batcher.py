@@ -76,3 +76,40 @@ async def test_failed_sends_are_retried_in_order_and_pressure_is_signalled() -> 
     assert got == list(range(1, 21)) and b.send_errors == 2
     assert pressure == [True, False]
     await b.close()
+
+
+async def test_the_event_budget_grows_batches_under_load_and_bounds_the_wait() -> None:
+    """Above ``max_rate`` batches/s, batches grow instead of the event rate; no frame waits past max_linger."""
+    sent: list[tuple[int, int, float]] = []  # (partition, frames, oldest frame's wait in s)
+
+    async def send(p: int, frames: list[RawFrame]) -> None:
+        sent.append((p, len(frames), (time.time_ns() - frames[0].received_ns) / 1e9))
+        await asyncio.sleep(0.001)  # an acknowledgement's round trip
+
+    b = Batcher(send, min_batch=10_000, linger=0.001, max_linger=0.2, max_rate=100)
+    n, t0 = 0, time.monotonic()
+    while time.monotonic() - t0 < 1.0:  # ~8k frames/s over 8 partitions
+        for _ in range(8):
+            n += 1
+            b.add(n % 8, frame(n))
+        await asyncio.sleep(0.001)
+    await b.drain()
+    elapsed = time.monotonic() - t0
+    assert sum(f for _, f, _ in sent) == n
+    assert len(sent) <= 100 * elapsed + 8 + 8  # the budget, its burst, and one overdue batch per partition
+    assert max(w for _, _, w in sent) < 0.2 + 0.1
+    await b.close()
+
+    quiet: list[tuple[int, int, float]] = []
+
+    async def send_quiet(p: int, frames: list[RawFrame]) -> None:
+        quiet.append((p, len(frames), (time.time_ns() - frames[0].received_ns) / 1e9))
+
+    b = Batcher(send_quiet, min_batch=10_000, linger=0.002, max_linger=0.2, max_rate=100)
+    for k in range(10):  # 50 frames/s, under the budget: each goes after the short linger
+        b.add(k % 8, frame(k + 1))
+        await asyncio.sleep(0.02)
+    await b.drain()
+    assert [f for _, f, _ in quiet] == [1] * 10
+    assert max(w for _, _, w in quiet) < 0.1
+    await b.close()
