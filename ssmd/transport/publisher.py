@@ -17,10 +17,10 @@ hands the connection one buffer with every queued command, and acks arrive raw
   are never dropped silently), with a warning each time.
 * Writes are coalesced by how busy the event loop is: queued messages go to the socket as soon
   as the loop has nothing else ready to run, or after ``linger`` seconds, or once ``max_batch``
-  gathered, in one write. An idle app writes at once (no added latency); a saturated one
-  writes at most every ``linger`` with everything produced meanwhile. On these machines a
-  socket write to a local nats-server (and the read of its acks) costs ~100-500 us, more than
-  everything else a publish does.
+  gathered, in one write. An idle app writes at once (no added latency). A saturated one
+  (its last write carried many messages) writes every ``linger`` with everything produced
+  meanwhile: on these machines a socket write to a local nats-server costs ~100 us of wall
+  time (it wakes the server), more than everything else a publish does.
 * At most ``max_inflight`` messages are unacknowledged; :meth:`publish` waits beyond that.
 * :meth:`flush` waits for every message published before the call and raises the first
   :class:`PublishError` among them.
@@ -54,6 +54,7 @@ class Ack(NamedTuple):
 
 _BAD_SUBJECT = re.compile(r"\s")
 _QUICK_LOOKS = 8
+_BUSY_BATCH = 16
 
 
 def parse_ack(data: bytes) -> Ack | None:
@@ -135,14 +136,14 @@ class Publisher:
     """Pipelined JetStream publishes over one connection; see the module docstring."""
 
     def __init__(self, nc: NATS, *, max_inflight: int = 4096, ack_timeout: float = 5.0,
-                 max_batch: int = 512, linger: float = 0.002) -> None:
+                 max_batch: int = 512, linger: float = 0.01) -> None:
         self._nc = nc
         self._max_batch = max_batch
         self._linger = linger
         self._outbox: list[int] = []
         self._write_by = 0.0
         self._write_scheduled = False
-        self._saturated = False
+        self._last_batch = 0
         self._max_inflight = max_inflight
         self._ack_timeout = ack_timeout
         self._prefix = nc.new_inbox() + "."
@@ -229,7 +230,9 @@ class Publisher:
     def _schedule_write(self, now: float) -> None:
         self._write_scheduled = True
         self._write_by = now + self._linger
-        if self._saturated:
+        if self._last_batch >= _BUSY_BATCH:
+            # Saturated (the last write carried many messages): more are coming at once, so
+            # gather them until the deadline and write them in one go.
             self._loop.call_at(self._write_by, self._write_when_idle, _QUICK_LOOKS)
         else:
             self._loop.call_soon(self._write_when_idle, 0)
@@ -239,19 +242,15 @@ class Publisher:
         # ``_ready`` is CPython's queue of runnable callbacks: while other work is queued, let it
         # add its messages to this write. The work an event leaves behind (Faust's callbacks,
         # the agent's next step) takes a few loop iterations, so look again on each of those:
-        # a lone message is written as soon as the loop goes idle. A loop still busy after
-        # that looks again only every linger/10; and once a whole linger passed without an idle
-        # moment the publisher counts as saturated and looks only at the deadline, writing
-        # everything gathered meanwhile in one go (a socket write costs far more than a look).
-        busy = len(getattr(loop, "_ready", ()))
+        # a lone message is written as soon as the loop goes idle; a loop still busy after
+        # that looks again every linger/10 until the deadline.
         left = self._write_by - loop.time()
-        if busy and self._outbox and left > 0:
+        if left > 0 and self._outbox and len(getattr(loop, "_ready", ())):
             if looks < _QUICK_LOOKS:
                 loop.call_soon(self._write_when_idle, looks + 1)
             else:
                 loop.call_later(min(left, self._linger / 10), self._write_when_idle, looks + 1)
             return
-        self._saturated = bool(busy) and left <= 0
         self._write_scheduled = False
         self._write()
 
@@ -262,6 +261,7 @@ class Publisher:
         outbox, self._outbox = self._outbox, []
         pending = self._pending
         commands = [p.command for n in outbox if (p := pending.get(n)) is not None]
+        self._last_batch = len(commands)
         if not commands:
             return
         try:
