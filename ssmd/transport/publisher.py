@@ -144,6 +144,7 @@ class Publisher:
         self._write_by = 0.0
         self._write_scheduled = False
         self._last_batch = 0
+        self._valid_subjects: set[str] = set()
         self._max_inflight = max_inflight
         self._ack_timeout = ack_timeout
         self._prefix = nc.new_inbox() + "."
@@ -194,7 +195,7 @@ class Publisher:
         n = self._next
         self._next = n + 1
         try:
-            command = self._command(subject, f"{self._prefix}{n}", payload, headers)
+            command = self._command(subject, n, payload, headers)
         except (ValueError, nats_errors.Error) as exc:
             future.set_exception(PublishError(subject, 0, repr(exc)))
             return future
@@ -213,19 +214,21 @@ class Publisher:
         """Fewer than ``max_inflight`` messages unacknowledged."""
         return len(self._pending) < self._max_inflight
 
-    def _command(self, subject: str, reply: str, payload: bytes,
-                 headers: Mapping[str, str] | bytes | None) -> bytes:
-        """The ``PUB``/``HPUB`` protocol command of one message."""
-        if not subject or _BAD_SUBJECT.search(subject):
-            raise nats_errors.BadSubjectError
+    def _command(self, subject: str, n: int, payload: bytes, headers: Mapping[str, str] | bytes | None) -> bytes:
+        """The ``PUB``/``HPUB`` protocol command of message ``n``."""
+        if subject not in self._valid_subjects:
+            if not subject or _BAD_SUBJECT.search(subject):
+                raise nats_errors.BadSubjectError
+            if len(self._valid_subjects) < 4096:
+                self._valid_subjects.add(subject)
         if len(payload) > self._nc.max_payload:
             raise nats_errors.MaxPayloadError
-        block = block_of(headers) if isinstance(headers, Mapping) else headers
+        block = headers if headers is None or type(headers) is bytes else block_of(headers)  # type: ignore[arg-type]
         if block:
             size = len(block)
-            return b"".join((f"HPUB {subject} {reply} {size} {size + len(payload)}\r\n".encode(),
+            return b"".join((f"HPUB {subject} {self._prefix}{n} {size} {size + len(payload)}\r\n".encode(),
                              block, payload, b"\r\n"))
-        return b"".join((f"PUB {subject} {reply} {len(payload)}\r\n".encode(), payload, b"\r\n"))
+        return b"".join((f"PUB {subject} {self._prefix}{n} {len(payload)}\r\n".encode(), payload, b"\r\n"))
 
     def _schedule_write(self, now: float) -> None:
         self._write_scheduled = True
