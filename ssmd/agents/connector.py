@@ -38,7 +38,10 @@ from ssmd.capture.sequencer import SeqGap, Sequencer
 from ssmd.connector.frames import sid_of, ticker_of
 from ssmd.kalshi.protocol import TERMINAL_ERRORS
 from ssmd.partitioning import partition_for
-from ssmd.records import RawFrame
+from ssmd.records import RawFrame, unchecked_constructor
+
+_raw_frame = unchecked_constructor(RawFrame)
+_U64_END = 1 << 64
 
 if TYPE_CHECKING:
     from ssmd.app import AppContext
@@ -79,7 +82,12 @@ class CaptureCore:
                 return
         n = self._frame_no.get(connection_id, 0) + 1
         self._frame_no[connection_id] = n
-        frame = RawFrame(received_ns, type_of(raw), raw, connection_id, sid or None, seq or None, ticker or "", n)
+        sid, seq = sid or None, seq or None
+        if type(raw) is bytes and (sid is None or sid < _U64_END) and (seq is None or seq < _U64_END):
+            # Every other field is ours and valid: skip RawFrame's checks (a tenth of the frame's cost).
+            frame = _raw_frame(received_ns, type_of(raw), raw, connection_id, sid, seq, ticker or "", n)
+        else:
+            frame = RawFrame(received_ns, type_of(raw), raw, connection_id, sid, seq, ticker or "", n)
         self.batcher.add(partition, frame)
 
     def _gap(self, gap: SeqGap, received_ns: int) -> None:
