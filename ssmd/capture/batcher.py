@@ -36,7 +36,7 @@ Send = Callable[[int, list[RawFrame]], Awaitable[None]]
 
 class Batcher:
     def __init__(self, send: Send, *, max_batch: int = 1000, min_batch: int = 256, linger: float = 0.002,
-                 max_linger: float = 0.025, max_rate: float = 250.0, high_water: int = 200_000,
+                 max_linger: float = 0.02, max_rate: float = 100.0, high_water: int = 200_000,
                  on_pressure: Callable[[bool], None] | None = None, retry_delay: float = 0.5) -> None:  # fmt: skip
         self._send = send
         self.max_batch = max_batch
