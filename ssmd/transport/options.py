@@ -23,7 +23,7 @@ query key              environment variable        default    meaning
 ``fetch_batch``        SSMD_NATS_FETCH_BATCH       256        messages per pull request per partition
 ``max_inflight``       SSMD_NATS_MAX_INFLIGHT      4096       unacknowledged publishes before ``send`` waits
 ``ack_timeout``        SSMD_NATS_ACK_TIMEOUT       5.0        seconds before an unacknowledged publish is retried
-``linger``             SSMD_NATS_LINGER            0.01       longest a publish waits to share a socket write
+``linger``             SSMD_NATS_LINGER            0.01       longest a publish waits to share a write (saturated)
 ``max_age``            SSMD_NATS_MAX_AGE           0          stream ``max_age`` of user topics, s (0 = none)
 ``storage``            SSMD_NATS_STORAGE           file       ``file`` or ``memory`` stream storage
 ``duplicate_window``   SSMD_NATS_DUPLICATE_WINDOW  120.0      ``Nats-Msg-Id`` deduplication window, seconds

@@ -16,11 +16,11 @@ hands the connection one buffer with every queued command, and acks arrive raw
   ``Nats-Msg-Id`` makes the retry harmless; retries go on until acked (at-least-once: outputs
   are never dropped silently), with a warning each time.
 * Writes are coalesced by how busy the event loop is: queued messages go to the socket as soon
-  as the loop has nothing else ready to run, or after ``linger`` seconds, or once ``max_batch``
-  gathered, in one write. An idle app writes at once (no added latency). A saturated one
-  (its last write carried many messages) writes every ``linger`` with everything produced
-  meanwhile: on these machines a socket write to a local nats-server costs ~100 us of wall
-  time (it wakes the server), more than everything else a publish does.
+  as the loop has nothing else ready to run, or after 2 ms, or once ``max_batch`` gathered, in
+  one write. An idle app writes at once (no added latency). A saturated one (its writes have
+  been carrying many messages) waits up to ``linger`` with everything produced meanwhile: on these
+  machines a socket write to a local nats-server costs ~100 us of wall time (it wakes the
+  server), more than everything else a publish does.
 * At most ``max_inflight`` messages are unacknowledged; :meth:`publish` waits beyond that.
 * :meth:`flush` waits for every message published before the call and raises the first
   :class:`PublishError` among them.
@@ -55,6 +55,7 @@ class Ack(NamedTuple):
 _BAD_SUBJECT = re.compile(r"\s")
 _QUICK_LOOKS = 8
 _BUSY_BATCH = 16
+_QUIET_LINGER = 0.002  # the longest wait while not saturated
 
 
 def parse_ack(data: bytes) -> Ack | None:
@@ -143,7 +144,8 @@ class Publisher:
         self._outbox: list[int] = []
         self._write_by = 0.0
         self._write_scheduled = False
-        self._last_batch = 0
+        self._batch_avg = 0.0
+        self._look_every = 0.0
         self._valid_subjects: set[str] = set()
         self._max_inflight = max_inflight
         self._ack_timeout = ack_timeout
@@ -232,12 +234,15 @@ class Publisher:
 
     def _schedule_write(self, now: float) -> None:
         self._write_scheduled = True
-        self._write_by = now + self._linger
-        if self._last_batch >= _BUSY_BATCH:
-            # Saturated (the last write carried many messages): more are coming at once, so
-            # gather them until the deadline and write them in one go.
-            self._loop.call_at(self._write_by, self._write_when_idle, _QUICK_LOOKS)
+        if self._batch_avg >= _BUSY_BATCH:
+            # Saturated (writes have been carrying many messages): more are coming at once, so
+            # skip the quick looks and gather for up to ``linger``, in one write.
+            self._write_by = now + self._linger
+            self._look_every = self._linger / 10
+            self._loop.call_later(self._look_every, self._write_when_idle, _QUICK_LOOKS)
         else:
+            self._write_by = now + min(self._linger, _QUIET_LINGER)
+            self._look_every = min(self._linger, _QUIET_LINGER) / 10
             self._loop.call_soon(self._write_when_idle, 0)
 
     def _write_when_idle(self, looks: int) -> None:
@@ -252,7 +257,7 @@ class Publisher:
             if looks < _QUICK_LOOKS:
                 loop.call_soon(self._write_when_idle, looks + 1)
             else:
-                loop.call_later(min(left, self._linger / 10), self._write_when_idle, looks + 1)
+                loop.call_later(min(left, self._look_every), self._write_when_idle, looks + 1)
             return
         self._write_scheduled = False
         self._write()
@@ -264,7 +269,8 @@ class Publisher:
         outbox, self._outbox = self._outbox, []
         pending = self._pending
         commands = [p.command for n in outbox if (p := pending.get(n)) is not None]
-        self._last_batch = len(commands)
+        # a moving average, so one burst (a paused input catching up) does not count as saturation
+        self._batch_avg += (len(commands) - self._batch_avg) / 4
         if not commands:
             return
         try:
