@@ -14,19 +14,30 @@ against an embedded nats-server (``ssmd.devstack``).
     python bench/bench_transport.py                 # defaults: 20000 events, 2000 batches x 100
     python bench/bench_transport.py --quick         # smaller, for a smoke run
 
-What bounds each figure (py-spy, ``py-spy record -f raw -r 250 -- python <relay-only script>``,
-2-core VM shared with nats-server):
+What bounds each figure (2-core Firecracker VM shared with nats-server and, while these were
+measured, with another engineer's benchmarks; py-spy ``record -f raw -r 250`` of a relay-only
+script, plus ``os.times()`` and ``/proc/<nats-server>/stat`` around the relay phase):
 
-* memory://: Faust itself. Per event ~400 us: ``_drain_messages`` -> ``wait_first`` task
-  pairs, the conductor callback, ``Stream._c_aiter``, ``Topic.send`` -> ``publish_message`` and
-  the asyncio handles they schedule (~15 per event).
-* nats:// per event: the same Faust work plus ~150-250 us: socket writes to nats-server (a
-  send on loopback costs 0.1-0.9 ms here because the kernel wakes nats-server on the shared
-  cores; the publisher coalesces them to ~0.1 per event), nats-py's parser and ``Msg``
-  objects for each delivery and each PubAck, header encoding, and the PubAck bookkeeping.
-* batched: Faust's per-event cost again (~1.4k events/s), amortized over 100 records.
+* memory://: Faust itself, ~120-170 us of CPU per event: ``_drain_messages`` -> ``wait_first``
+  task pairs, the conductor callback, ``Stream._c_aiter``, ``Topic.send`` -> ``publish_message``
+  and the ~15 asyncio handles they schedule per event.
+* nats:// per event: the same Faust work (70% of the relay's samples) plus the transport (30%):
+  the connection read loop and its parser 8% (two messages per event, the delivery and the
+  PubAck, each handed raw to a callback: no ``Msg``, no header dict), ``Producer.send`` 7%
+  (header block, dedupe id, the ``HPUB`` command), the flusher's socket writes 6% (~0.02 per
+  event, ~100 messages each: a write wakes nats-server, which often runs on this process's core
+  for ~0.5 ms), waiting in ``epoll`` 6%, ``_to_message`` 1%. nats-server spends another ~25 us of
+  CPU per event (store, dedupe, delivery, ack) on the same two cores, which the memory:// run
+  does not pay: on a quiet VM the ratio is ~0.8-0.9, with a third busy process ~0.65-0.75, and
+  single runs spread 0.6-0.95. Before this pass it was 0.45-0.48 on the same VM: the fetcher
+  also stalled up to 1 s each time Faust's stream buffer filled, and every message paid for a
+  nats-py ``Msg``, an email-parsed header dict, a ``Client.publish`` coroutine, and a socket
+  write every ~20 messages.
+* latency at 500 events/s: a lone output is written as soon as the event loop goes idle (only a
+  saturated publisher waits up to ``linger``, 10 ms); the rest is two hops through nats-server.
+* batched: Faust's per-event cost again, amortized over 100 records.
 * bare nats-py: ``publish_async`` (a future, an inbox entry and a timer per message) plus an
-  ordered push consumer's per-message callback: ~150-200 us per record.
+  ordered push consumer's per-message callback: ~40 us per record.
 """
 
 from __future__ import annotations
