@@ -25,6 +25,7 @@ it took in (:meth:`Normalizer.begin`), so re-reading events after a restart chan
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,8 +37,14 @@ from ssmd.kalshi import fixedpoint
 from ssmd.normalize import parse
 from ssmd.normalize.book import Book, BookInvalid
 
-_E4 = fixedpoint.units_to_price
-_E2 = fixedpoint.units_to_count
+_E4 = r.e4_to_price  # cached Decimals: a normalized record is built for every frame
+_E2 = r.e2_to_size
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _level(price_e4: int, size_e2: int) -> r.Level:
+    """A shared Level (immutable, so one per price and size): built and checked once, not per record."""
+    return r.Level(_E4(price_e4), _E2(size_e2))
 
 
 @dataclass(slots=True)
@@ -170,16 +177,23 @@ class Normalizer:
             return out
         if ticker and msg.header.seq is not None and self._duplicate(frame, ticker, msg.header.sid, msg.header.seq):
             return out
-        if isinstance(msg, parse.Snapshot):
-            self._snapshot(frame, msg, out)
-        elif isinstance(msg, parse.Delta):
-            self._delta(frame, msg, out)
-        elif isinstance(msg, parse.TradePrint):
-            self._trade(frame, msg, out)
-        elif isinstance(msg, parse.Lifecycle):
-            self._lifecycle(frame, msg, out)
-        else:
-            self.counters.other += 1
+        try:
+            if isinstance(msg, parse.Snapshot):
+                self._snapshot(frame, msg, out)
+            elif isinstance(msg, parse.Delta):
+                self._delta(frame, msg, out)
+            elif isinstance(msg, parse.TradePrint):
+                self._trade(frame, msg, out)
+            elif isinstance(msg, parse.Lifecycle):
+                self._lifecycle(frame, msg, out)
+            else:
+                self.counters.other += 1
+        except r.RecordError:
+            # A value the parser let through but no record can hold: the frame is malformed, and the
+            # ticker's book may have taken part of it, so the book is recovered like after a gap.
+            self.counters.malformed += 1
+            if ticker:
+                self._open_gap(frame, ticker, "exchange_seq", out, sid=msg.header.sid)
         return out
 
     def _duplicate(self, frame: r.RawFrame, ticker: str, sid: int | None, seq: int) -> bool:
@@ -250,8 +264,8 @@ class Normalizer:
         out.records.append(
             r.OrderBookUpdate(
                 msg.ticker, "snapshot",
-                tuple(r.Level(_E4(p), _E2(s)) for p, s in t.book.bids()),
-                tuple(r.Level(_E4(p), _E2(s)) for p, s in t.book.asks()),
+                tuple(_level(p, s) for p, s in t.book.bids()),
+                tuple(_level(p, s) for p, s in t.book.asks()),
                 frame.received_ns, None, msg.header.sid, msg.header.seq, frame.connection_id, False,
             )
         )  # fmt: skip
@@ -269,7 +283,7 @@ class Normalizer:
                 levels[msg.price_e4] = size
             else:
                 levels.pop(msg.price_e4, None)
-        level = (r.Level(_E4(msg.price_e4 if msg.side == "yes" else fixedpoint.ONE_DOLLAR - msg.price_e4), _E2(size)),)
+        level = (_level(msg.price_e4 if msg.side == "yes" else fixedpoint.ONE_DOLLAR - msg.price_e4, size),)
         bids, asks = (level, ()) if msg.side == "yes" else ((), level)
         out.records.append(
             r.OrderBookUpdate(

@@ -156,14 +156,22 @@ def _cents_e4(value: Any) -> int:
     return value * fixedpoint.CENT
 
 
+_COUNT_LIMIT = 1 << 63  # counts are stored as Int64/UInt64 hundredths: anything larger is malformed
+
+
 def _count_e2(value: Any) -> int:
     """A count: a fixed-point string, or a legacy integer (whole contracts)."""
     if type(value) is int:
-        return value * fixedpoint.COUNT_SCALE
-    if isinstance(value, str | Decimal):
-        return fixedpoint.count_units(value)
-    msg = f"count {value!r} is not a number"
-    raise ValueError(msg)
+        units = value * fixedpoint.COUNT_SCALE
+    elif isinstance(value, str | Decimal):
+        units = fixedpoint.count_units(value)
+    else:
+        msg = f"count {value!r} is not a number"
+        raise ValueError(msg)
+    if not -_COUNT_LIMIT < units < _COUNT_LIMIT:
+        msg = f"count {value!r} is out of range"
+        raise ValueError(msg)
+    return units
 
 
 def _levels(body: dict[str, Any], side: BookSide) -> Levels:

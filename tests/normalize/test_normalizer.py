@@ -178,3 +178,18 @@ def test_malformed_frames_are_counted_and_skipped() -> None:
     assert feed(b"{oops").records == []
     feed(snap(1, 1, "A", [("0.10", "1.00")], []))
     assert feed.n.counters.malformed == 1 and feed.n.counters.frames == 2
+
+
+def test_out_of_range_values_are_malformed_frames_never_a_crash() -> None:
+    """A count no record can hold is counted as malformed; a book it reached is recovered like after a gap."""
+    feed = Feed()
+    feed(snap(1, 1, "A", [("0.5000", "10.00")], []))
+    assert feed(delta(1, 2, "A", "yes", "0.5000", "1" + "0" * 30 + ".00")).records == []  # refused by the parser
+    assert feed.n.counters.malformed == 1 and feed.n.ticker("A").book.valid
+    # Within Int64 itself, but the level it makes is not: the book took it, so it needs a fresh snapshot.
+    out = feed(delta(1, 3, "A", "yes", "0.5000", "92233720368547758.00"))
+    assert feed.n.counters.malformed == 2
+    assert [(g.ticker, g.kind, g.end_ns) for g in gaps(out)] == [("A", "exchange_seq", None)] and out.resync == {"A"}
+    (s,) = books(feed(snap(1, 4, "A", [("0.5000", "12.00")], [])))
+    assert s.bids == (r.Level(D("0.5"), D("12")),) and not s.flagged
+    assert feed(trade(1, 5, "A", "0.5000", "1.00", "yes")).records[0].flagged is False
