@@ -448,14 +448,16 @@ async def stream_stats(js: Any) -> str:
 def table(steps: list[Step]) -> str:
     head = (f"{'rate':>7} {'offered':>8} {'raw':>8} {'norm':>8} {'cpu':>5} {'simcpu':>6} {'natscpu':>7} "
             f"{'p50':>6} {'p99':>7} "
-            f"{'int50':>6} {'int99':>6} {'raw99':>6} {'pub99':>6} {'drain':>5} {'rawb':>5} {'normb':>5} {'base_js':>8} "
+            f"{'int50':>6} {'int99':>6} {'raw99':>6} {'pub99':>6} {'drain':>5} {'rawb':>5} {'normb':>5} "
+            f"{'base_js':>8} "
             f"{'ratio':>5} {'core':>8} {'load':>5}")
     rows = [head, "-" * len(head)]
     for s in steps:
         rows.append(
             f"{s.rate:7.0f} {s.offered:8.0f} {s.raw:8.0f} {s.normalized:8.0f} {s.cpu:5.2f} {s.sim_cpu:6.2f} "
             f"{s.nats_cpu:7.2f} "
-            f"{pct(s.lat, .5):6.1f} {pct(s.lat, .99):7.1f} {pct(s.internal, .5):6.1f} {pct(s.internal, .99):6.1f} {pct(s.raw_lat, .99):6.1f} "
+            f"{pct(s.lat, .5):6.1f} {pct(s.lat, .99):7.1f} {pct(s.internal, .5):6.1f} {pct(s.internal, .99):6.1f} "
+            f"{pct(s.raw_lat, .99):6.1f} "
             f"{pct(s.public, .99):6.1f} {s.drain:5.1f} {s.raw_batch:5.1f} {s.norm_batch:5.1f} "
             f"{s.baseline_js:8.0f} {s.normalized / s.baseline_js:5.2f} "
             f"{s.baseline_core:8.0f} {s.load:5.1f}")

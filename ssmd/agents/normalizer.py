@@ -32,7 +32,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterator, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 from mode import Service
@@ -45,6 +45,7 @@ from ssmd.partitioning import partition_for
 
 if TYPE_CHECKING:
     from ssmd.app import AppContext
+    from ssmd.transport.producer import Producer
 
 log = logging.getLogger("ssmd.agents.normalizer")
 
@@ -56,24 +57,21 @@ PUBLIC_TYPES: dict[type[Any], str] = {
 }
 
 
-class PublicSubjects(Service):
-    """Core NATS publisher of per-ticker records on the seed's public subjects."""
+class PublicSubjects:
+    """Publisher of per-ticker records on the seed's public subjects (core NATS, for live subscribers).
 
-    def __init__(self, ctx: AppContext, **kw: Any) -> None:
-        super().__init__(**kw)
+    The messages go through the app's producer connection, in the same socket writes as the normalized
+    batches they copy: a write of its own per event would cost more than the publishes.
+    """
+
+    def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
-        self.nc: Any = None
         self.published = 0
         self._subjects: dict[tuple[str, str], str] = {}
 
-    async def on_start(self) -> None:
-        from ssmd.natsconn import connect
-
-        assert self.ctx.settings.nats_url is not None
-        self.nc = await connect(self.ctx.settings.nats_url, max_reconnect_attempts=-1)
-
     async def publish(self, records: list[r.AnyRecord], structs: list[bytes]) -> None:
         """Publish each record (``structs[i]`` is ``records[i]`` encoded with its own struct as root)."""
+        producer = cast("Producer", self.ctx.app.producer)  # nats:// (or memory://, for tests)
         subjects = self._subjects
         for rec, payload in zip(records, structs, strict=True):
             ticker = getattr(rec, "ticker", "")
@@ -83,12 +81,8 @@ class PublicSubjects(Service):
             subject = subjects.get((kind, ticker))
             if subject is None:
                 subject = subjects[kind, ticker] = names.subject(self.ctx.env, "kalshi", kind, ticker)
-            await self.nc.publish(subject, payload)
+            await producer.publish_core(subject, payload)
             self.published += 1
-
-    async def on_stop(self) -> None:
-        if self.nc is not None:
-            await self.nc.drain()
 
 
 class BookTable(MutableMapping[str, Any]):
@@ -226,9 +220,8 @@ def install(ctx: AppContext) -> None:
     table = BookTable(books, ctx.partitions)
     normalizer = Normalizer(table)
     ctx.services["normalizer"] = normalizer
-    public = PublicSubjects(ctx, loop=app.loop, beacon=app.beacon)
+    public = PublicSubjects(ctx)
     ctx.services["public"] = public
-    app.add_dependency(public)
     checkpoints = Checkpoints(ctx, normalizer, table, loop=app.loop, beacon=app.beacon)
     ctx.services["checkpoints"] = checkpoints
     app.add_dependency(checkpoints)

@@ -182,6 +182,15 @@ class Producer(base.Producer):
     def supports_headers(self) -> bool:
         return True
 
+    async def publish_core(self, subject: str, payload: bytes) -> None:
+        """A core NATS publish (no stream, no acknowledgement) sharing the socket writes of ``send``.
+
+        For live-feed copies of records that are also sent durably (the public per-ticker subjects):
+        at most once, like any core publish. Raises ``nats.errors.Error`` for a bad subject or size.
+        """
+        publisher = self._publisher or await self._connect()
+        publisher.publish_core(subject, payload)
+
     async def dead_letter(self, topic: str, partition: int, offset: int, key: bytes | None,
                           value: bytes | None, reason: str) -> None:
         """Set an undecodable message aside on the app's dead-letter subject for ``topic``."""

@@ -142,6 +142,7 @@ class Publisher:
         self._max_batch = max_batch
         self._linger = linger
         self._outbox: list[int] = []
+        self._core: list[bytes] = []  # core publishes (no ack) waiting for the next write
         self._write_by = 0.0
         self._write_scheduled = False
         self._batch_avg = 0.0
@@ -211,13 +212,27 @@ class Publisher:
             self._schedule_write(now)
         return future
 
+    def publish_core(self, subject: str, payload: bytes) -> None:
+        """A core NATS publish (no acknowledgement, at most once), sent in the next write.
+
+        For live-feed copies of what is published durably: they share the JetStream publishes'
+        socket writes instead of costing one of their own. A message that cannot be written (the
+        connection is down) is dropped, as core NATS drops it.
+        """
+        self._check(subject, payload)
+        core = self._core
+        core.append(b"".join((f"PUB {subject} {len(payload)}\r\n".encode(), payload, b"\r\n")))
+        if len(core) >= self._max_batch:
+            self._write()
+        elif not self._write_scheduled:
+            self._schedule_write(self._loop.time())
+
     @property
     def has_room(self) -> bool:
         """Fewer than ``max_inflight`` messages unacknowledged."""
         return len(self._pending) < self._max_inflight
 
-    def _command(self, subject: str, n: int, payload: bytes, headers: Mapping[str, str] | bytes | None) -> bytes:
-        """The ``PUB``/``HPUB`` protocol command of message ``n``."""
+    def _check(self, subject: str, payload: bytes) -> None:
         if subject not in self._valid_subjects:
             if not subject or _BAD_SUBJECT.search(subject):
                 raise nats_errors.BadSubjectError
@@ -225,6 +240,10 @@ class Publisher:
                 self._valid_subjects.add(subject)
         if len(payload) > self._nc.max_payload:
             raise nats_errors.MaxPayloadError
+
+    def _command(self, subject: str, n: int, payload: bytes, headers: Mapping[str, str] | bytes | None) -> bytes:
+        """The ``PUB``/``HPUB`` protocol command of message ``n``."""
+        self._check(subject, payload)
         block = headers if headers is None or type(headers) is bytes else block_of(headers)  # type: ignore[arg-type]
         if block:
             size = len(block)
@@ -253,7 +272,7 @@ class Publisher:
         # a lone message is written as soon as the loop goes idle; a loop still busy after
         # that looks again every linger/10 until the deadline.
         left = self._write_by - loop.time()
-        if left > 0 and self._outbox and len(getattr(loop, "_ready", ())):
+        if left > 0 and (self._outbox or self._core) and len(getattr(loop, "_ready", ())):
             if looks < _QUICK_LOOKS:
                 loop.call_soon(self._write_when_idle, looks + 1)
             else:
@@ -264,11 +283,14 @@ class Publisher:
 
     def _write(self) -> None:
         """Hand every message in the outbox to the connection (one socket write for all)."""
-        if not self._outbox:
+        if not self._outbox and not self._core:
             return
         outbox, self._outbox = self._outbox, []
         pending = self._pending
         commands = [p.command for n in outbox if (p := pending.get(n)) is not None]
+        if self._core:
+            commands += self._core
+            self._core = []
         # a moving average, so one burst (a paused input catching up) does not count as saturation
         self._batch_avg += (len(commands) - self._batch_avg) / 4
         if not commands:

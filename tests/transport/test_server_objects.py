@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from faust.types import TP
+from nats import errors as nats_errors
 from nats.aio.client import Client as NATS
 from nats.protocol.parser import Parser
 
@@ -74,6 +75,35 @@ async def test_publisher_dedupes_retries_and_reports_refusals(nats_server: Any, 
         await publisher.close()
     info = await js.stream_info("FAUST_pub")
     assert info.state.messages == 50
+
+
+async def test_core_publishes_ride_along_with_jetstream_publishes(nats_server: Any, nc: NATS) -> None:
+    """Core messages reach core subscribers, in order, without a stream; a bad subject is refused at once."""
+    js = nc.jetstream()
+    await ensure_stream(js, TopicLayout("ride", 1))
+    got: list[bytes] = []
+
+    async def collect(msg: Any) -> None:
+        got.append(msg.data)
+
+    watcher = await connect(resolve([nats_server.url]), "watcher")
+    await watcher.subscribe("live.>", cb=collect)
+    await watcher.flush()
+    publisher = Publisher(nc)
+    await publisher.start()
+    try:
+        for i in range(300):
+            await publisher.publish("faust.ride.0", b"durable")
+            publisher.publish_core(f"live.t{i % 3}", str(i).encode())
+        await publisher.flush()
+        with pytest.raises(nats_errors.BadSubjectError):
+            publisher.publish_core("bad subject", b"x")
+        await wait_for(lambda: len(got) == 300, 10, "every core message")
+        assert got == [str(i).encode() for i in range(300)]
+    finally:
+        await publisher.close()
+        await watcher.close()
+    assert (await js.stream_info("FAUST_ride")).state.messages == 300
 
 
 def test_options_from_urls_and_env() -> None:
