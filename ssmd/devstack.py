@@ -123,6 +123,9 @@ class EmbeddedServer:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 preexec_fn=_set_pdeathsig if main and sys.platform == "linux" else None,
+                # Out of the terminal's process group: Ctrl-C stops ssmd, whose workers still need the
+                # servers to deliver and upload what is pending; ssmd stops the servers after them.
+                start_new_session=True,
             )
         except OSError as e:
             msg = f"cannot start {self.name}: {e}"
