@@ -171,6 +171,7 @@ class Normalizer:
             msg = parse.parse_frame(frame.data)
         except DecodeError:
             self.counters.malformed += 1  # the raw stream keeps the frame; nothing to normalize
+            self._lost(frame, out)
             return out
         ticker = getattr(msg, "ticker", "")
         if ticker and self._replayed(ticker):
@@ -195,6 +196,22 @@ class Normalizer:
             if ticker:
                 self._open_gap(frame, ticker, "exchange_seq", out, sid=msg.header.sid)
         return out
+
+    def _lost(self, frame: r.RawFrame, out: Output) -> None:
+        """A frame about a market that cannot be normalized is a hole in that market's record.
+
+        The capture's envelope scan named the market (``frame.ticker``) and its sequence number: the
+        sequence went on, so no seq gap will say so. It becomes a gap of one message (its book may have
+        missed a change, so it is recovered like after a seq gap), unless the frame is a replay or a
+        duplicate that changes nothing.
+        """
+        ticker, seq = frame.ticker, frame.seq
+        if not ticker or self._replayed(ticker):
+            return
+        if seq is not None and self._duplicate(frame, ticker, frame.sid, seq):
+            return
+        self._open_gap(frame, ticker, "exchange_seq", out, sid=frame.sid, expected=seq,
+                       got=seq + 1 if seq is not None else None)  # fmt: skip
 
     def _duplicate(self, frame: r.RawFrame, ticker: str, sid: int | None, seq: int) -> bool:
         t = self.ticker(ticker)

@@ -193,3 +193,21 @@ def test_out_of_range_values_are_malformed_frames_never_a_crash() -> None:
     (s,) = books(feed(snap(1, 4, "A", [("0.5000", "12.00")], [])))
     assert s.bids == (r.Level(D("0.5"), D("12")),) and not s.flagged
     assert feed(trade(1, 5, "A", "0.5000", "1.00", "yes")).records[0].flagged is False
+
+
+def test_a_malformed_frame_about_a_market_is_a_one_message_gap() -> None:
+    """The capture named the market and seq of a frame nobody can parse: that market's record has a hole."""
+    feed = Feed()
+    feed(snap(1, 1, "A", [("0.10", "1.00")], []))
+    broken = b'{"type":"orderbook_delta","sid":1,"seq":2,"msg":{"market_ticker":"A","price_dollars":"x"}}'
+    out = feed.n.process(r.RawFrame(feed.now + 1, "orderbook_delta", broken, 7, 1, 2, "A"))
+    assert [(g.ticker, g.kind, g.expected_seq, g.received_seq, g.missing, g.end_ns) for g in gaps(out)] == [
+        ("A", "exchange_seq", 2, 3, 1, None)
+    ]
+    assert out.resync == {"A"} and feed.n.counters.malformed == 1
+    (c,) = books(feed(delta(1, 3, "A", "yes", "0.1000", "1.00")))
+    assert c.flagged  # the book may lack the lost change until the next snapshot
+    closed = gaps(feed(snap(1, 4, "A", [("0.10", "5.00")], [])))
+    assert [(g.ticker, g.end_ns is not None) for g in closed] == [("A", True)]
+    # A malformed frame naming no market opens nothing.
+    assert gaps(feed(b"{oops")) == []
