@@ -61,6 +61,8 @@ class CaptureCore:
         self.sequencer = Sequencer()
         self.owned: frozenset[int] | None = None  # None: every partition
         self._frame_no: dict[int, int] = {}
+        self.local_connections: set[int] = set()
+        """Every connection this process opened (the normalizer beside it trusts these over others)."""
         self.resync_wanted: set[str] = set()
         self.dropped_unowned = 0
 
@@ -82,6 +84,8 @@ class CaptureCore:
                 return
         n = self._frame_no.get(connection_id, 0) + 1
         self._frame_no[connection_id] = n
+        if n == 1:
+            self.local_connections.add(connection_id)
         sid, seq = sid or None, seq or None
         if type(raw) is bytes and (sid is None or sid < _U64_END) and (seq is None or seq < _U64_END):
             # Every other field is ours and valid: skip RawFrame's checks (a tenth of the frame's cost).

@@ -218,7 +218,12 @@ def install(ctx: AppContext) -> None:
     app = ctx.app
     books = app.Table("books", default=None, partitions=ctx.partitions)
     table = BookTable(books, ctx.partitions)
-    normalizer = Normalizer(table)
+
+    def is_local(connection_id: int | None) -> bool:
+        capture = ctx.services.get("capture")
+        return capture is not None and connection_id in capture.core.local_connections
+
+    normalizer = Normalizer(table, is_local)
     ctx.services["normalizer"] = normalizer
     public = PublicSubjects(ctx)
     ctx.services["public"] = public

@@ -26,7 +26,7 @@ it took in (:meth:`Normalizer.begin`), so re-reading events after a restart chan
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,16 +57,18 @@ class TickerState:
     gap_since: int | None = None  # start of the open gap, None when the book is trusted
     gap_kind: str = ""
     position: int | None = None  # raw stream position of the last event applied
+    snap_conn: int | None = None  # connection of the snapshot the book comes from
+    snap_ns: int = 0  # its receive time
 
     def state(self) -> dict[str, Any]:
         return {"book": self.book.state(), "conn": self.connection_id, "sid": self.sid, "last_ns": self.last_ns,
                 "seqs": dict(self.seqs), "gap_since": self.gap_since, "gap_kind": self.gap_kind,
-                "pos": self.position}  # fmt: skip
+                "pos": self.position, "snap_conn": self.snap_conn, "snap_ns": self.snap_ns}  # fmt: skip
 
     @classmethod
     def from_state(cls, s: dict[str, Any]) -> TickerState:
         return cls(Book.from_state(s["book"]), s["conn"], s["sid"], s["last_ns"], dict(s["seqs"]), s["gap_since"],
-                   s["gap_kind"], s.get("pos"))  # fmt: skip
+                   s["gap_kind"], s.get("pos"), s.get("snap_conn"), s.get("snap_ns", 0))  # fmt: skip
 
 
 @dataclass
@@ -86,11 +88,16 @@ class Counters:
     other: int = 0
     replayed: int = 0
     """Frames and marker tickers skipped because the state already includes their raw event."""
+    superseded: int = 0
+    """Frames and marker tickers of another connection than the book's own (see ``_superseded``)."""
 
 
 class Normalizer:
-    def __init__(self, store: MutableMapping[str, Any] | None = None) -> None:
+    def __init__(self, store: MutableMapping[str, Any] | None = None,
+                 is_local: Callable[[int | None], bool] | None = None) -> None:  # fmt: skip
         self.store: MutableMapping[str, Any] = {} if store is None else store
+        self.is_local: Callable[[int | None], bool] = is_local or (lambda _: False)
+        """Whether a connection is this process's own (the capture running beside the normalizer)."""
         self._tickers: dict[str, TickerState] = {}
         self._dirty: set[str] = set()
         self._position: int | None = None
@@ -176,6 +183,8 @@ class Normalizer:
         ticker = getattr(msg, "ticker", "")
         if ticker and self._replayed(ticker):
             return out
+        if ticker and self._superseded(frame, ticker, msg):
+            return out
         if ticker and msg.header.seq is not None and self._duplicate(frame, ticker, msg.header.sid, msg.header.seq):
             return out
         try:
@@ -197,6 +206,25 @@ class Normalizer:
                 self._open_gap(frame, ticker, "exchange_seq", out, sid=msg.header.sid)
         return out
 
+    def _superseded(self, frame: r.RawFrame, ticker: str, msg: parse.Message | None) -> bool:
+        """A frame from another connection than the one of the ticker's book, which this process holds.
+
+        When partitions move between live workers, the old owner captures a ticker until it notices (up
+        to a second), while the new owner has subscribed and got a snapshot: both connections carry the
+        same exchange messages. Once the book comes from one of this process's own connections, frames
+        of other processes' connections are copies: book changes and snapshots from them are dropped, and so are
+        trades and lifecycle events received after that snapshot (earlier ones the new connection never
+        saw: they are kept). Receive times of two hosts are compared there, so clock skew moves that line.
+        """
+        t = self.ticker(ticker)
+        if (t.snap_conn is None or frame.connection_id == t.snap_conn or not self.is_local(t.snap_conn)
+                or self.is_local(frame.connection_id)):  # fmt: skip
+            return False
+        if isinstance(msg, parse.Snapshot | parse.Delta) or msg is None or frame.received_ns >= t.snap_ns:
+            self.counters.superseded += 1
+            return True
+        return False
+
     def _lost(self, frame: r.RawFrame, out: Output) -> None:
         """A frame about a market that cannot be normalized is a hole in that market's record.
 
@@ -206,7 +234,7 @@ class Normalizer:
         duplicate that changes nothing.
         """
         ticker, seq = frame.ticker, frame.seq
-        if not ticker or self._replayed(ticker):
+        if not ticker or self._replayed(ticker) or self._superseded(frame, ticker, None):
             return
         if seq is not None and self._duplicate(frame, ticker, frame.sid, seq):
             return
@@ -223,7 +251,7 @@ class Normalizer:
     def _marker(self, m: markers.Marker, out: Output) -> None:
         marker = r.RawFrame(m.received_ns, m.channel, b"", m.connection_id, m.sid)
         for ticker in m.tickers:
-            if self._replayed(ticker):
+            if self._replayed(ticker) or self._superseded(marker, ticker, None):
                 continue
             if m.channel == markers.GAP:
                 self.counters.gaps += 1
@@ -276,6 +304,7 @@ class Normalizer:
             self._open_gap(frame, msg.ticker, "disconnect", out, start_ns=t.last_ns)
             out.resync.discard(msg.ticker)  # this snapshot is the recovery
         t = self._touch(frame, msg.ticker, msg.header.sid, msg.header.seq)
+        t.snap_conn, t.snap_ns = frame.connection_id, frame.received_ns
         t.book.snapshot(msg.yes, msg.no)
         self._close_gap(frame, msg.ticker, t, out)
         out.records.append(

@@ -211,3 +211,28 @@ def test_a_malformed_frame_about_a_market_is_a_one_message_gap() -> None:
     assert [(g.ticker, g.end_ns is not None) for g in closed] == [("A", True)]
     # A malformed frame naming no market opens nothing.
     assert gaps(feed(b"{oops")) == []
+
+
+def test_copies_from_the_previous_owner_are_dropped_once_the_book_is_ours() -> None:
+    """After a handover, the old owner's connection (1) still carries the market for a while: copies."""
+    feed = Feed(Normalizer(is_local=lambda conn: conn == 2))
+    feed(snap(1, 1, "A", [("0.10", "1.00")], []), conn=1)
+    feed(delta(1, 2, "A", "yes", "0.1000", "1.00"), conn=1)  # the old owner's, before the handover: applied
+    early_trade_ns = feed.now + 500  # received by the old owner before the new owner subscribed
+    (s,) = books(feed(snap(5, 1, "A", [("0.10", "2.00")], []), conn=2))
+    assert s.bids == (r.Level(D("0.1"), D("2")),)
+    assert feed(delta(1, 3, "A", "yes", "0.1000", "7.00"), conn=1).records == []  # a copy of conn 2's
+    assert feed(trade(2, 9, "A", "0.1000", "1.00", "yes"), conn=1).records == []  # conn 2 has it too
+    late = feed.n.process(r.RawFrame(early_trade_ns, "trade", trade(2, 8, "A", "0.1000", "3.00", "no"), 1))
+    assert [x.count for x in late.records if isinstance(x, r.Trade)] == [D("3")]  # conn 2 never saw it
+    closed = feed.n.process(markers.disconnect_frame(feed.now + 1, 1, "old owner stopped", ["A"]))
+    assert gaps(closed) == []  # the old owner's disconnect is not a hole in this book
+    (c,) = books(feed(delta(5, 2, "A", "yes", "0.1000", "1.00"), conn=2))
+    assert c.bids == (r.Level(D("0.1"), D("3")),) and not c.flagged
+    assert feed.n.counters.superseded == 3
+    # Without a local connection in the picture (the old behaviour), a new connection's snapshot still
+    # takes over and nothing is dropped.
+    other = Feed()
+    other(snap(1, 1, "A", [("0.10", "1.00")], []), conn=1)
+    other(snap(5, 1, "A", [("0.10", "2.00")], []), conn=2)
+    assert len(books(other(delta(1, 3, "A", "yes", "0.1000", "7.00"), conn=1))) == 1
