@@ -60,6 +60,14 @@ def _positive_float(value: str) -> float:
     return x
 
 
+def _port(value: str) -> int:
+    n = int(value)
+    if not 1 <= n <= 65535:
+        msg = "must be a TCP port, 1-65535"
+        raise ValueError(msg)
+    return n
+
+
 def _markets(value: str) -> tuple[str, ...]:
     return tuple(m.strip() for m in value.split(",") if m.strip())
 
@@ -110,8 +118,8 @@ class Settings:
     partitions: int = setting(8, _positive_int, "partitions of every ssmd topic (one ticker maps to one)")
     data_dir: str = setting("./.ssmd", str, "working directory of the embedded servers and spools")
     gateway_host: str = setting("127.0.0.1", str, "gateway listen address")
-    gateway_port: int = setting(8080, int, "gateway listen port")
-    web_port: int = setting(6066, int, "worker stats web page port")
+    gateway_port: int = setting(8080, _port, "gateway listen port")
+    web_port: int = setting(6066, _port, "worker stats web page port")
     archive_interval: float = setting(30.0, _positive_float, "seconds between archive uploads (status partial)")
     checkpoint_interval: float = setting(
         1.0, _positive_float, "seconds between the normalizer's state checkpoints (bounds what a restart redoes)"

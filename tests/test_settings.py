@@ -36,6 +36,8 @@ def test_environment_then_flag_precedence() -> None:
         ({"SSMD_STORE_URL": "ftp://x"}, "expected a URL starting with file:// or s3://"),
         ({"SSMD_NATS_URL": "http://x:4222"}, "SSMD_NATS_URL"),
         ({"SSMD_LOG_LEVEL": "loud"}, "SSMD_LOG_LEVEL"),
+        ({"SSMD_WEB_PORT": "0"}, "SSMD_WEB_PORT='0': must be a TCP port, 1-65535"),
+        ({"SSMD_GATEWAY_PORT": "http"}, "SSMD_GATEWAY_PORT='http'"),
     ],
 )
 def test_invalid_values_are_one_clear_line(environ: dict[str, str], fragment: str) -> None:
