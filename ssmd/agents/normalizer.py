@@ -121,20 +121,21 @@ class BookTable(MutableMapping[str, Any]):
             v = msgspec.json.encode(value)  # the same JSON, compact, 7x faster than Faust's json codec
         else:
             v, headers = topic.prepare_value(value, self.table.value_serializer, headers=headers)
-        partition = partition_for(key.removeprefix("book:"), self.partitions)
-        await self.table.app.producer.send(topic.get_topic_name(), k, v, partition, None, headers)
+        await self.table.app.producer.send(topic.get_topic_name(), k, v, self._partition(key), None, headers)
+
+    def _partition(self, key: str) -> int:
+        return partition_for(key.removeprefix("book:"), self.partitions)
 
     def __getitem__(self, key: str) -> Any:
         return self.table.data[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.table.data[key] = value
-        self.table.send_changelog(partition_for(key.removeprefix("book:"), self.partitions), key, value)
+        self.table.send_changelog(self._partition(key), key, value)
 
     def __delitem__(self, key: str) -> None:
         del self.table.data[key]
-        self.table.send_changelog(partition_for(key.removeprefix("book:"), self.partitions), key, None,
-                                  value_serializer="raw")  # fmt: skip
+        self.table.send_changelog(self._partition(key), key, None, value_serializer="raw")
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.table.data)
@@ -162,8 +163,6 @@ class Checkpoints(Service):
         self._one_at_a_time = asyncio.Lock()
         self._pending: list[tuple[Any, Any]] = []  # (stream, event) to acknowledge
         self._last = time.monotonic()
-        self.checkpoints = 0
-        self.entries_written = 0
 
     def handled(self, stream: Any, event: Any) -> None:
         self._pending.append((stream, event))
@@ -200,8 +199,6 @@ class Checkpoints(Service):
                 raise
             for stream, event in pending:
                 await stream.ack(event)
-            self.entries_written += len(states)
-            self.checkpoints += 1
 
     @Service.task
     async def _tick(self) -> None:

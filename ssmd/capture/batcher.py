@@ -93,10 +93,13 @@ class Batcher:
         """Seconds until the budget allows another batch (0: now)."""
         if self.max_rate <= 0:
             return 0.0
+        self._refill()
+        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.max_rate
+
+    def _refill(self) -> None:
         now = time.monotonic()
         self._tokens = min(self._burst, self._tokens + (now - self._refilled) * self.max_rate)
         self._refilled = now
-        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.max_rate
 
     def _linger_done(self, partition: int) -> None:
         self._timers.pop(partition, None)
@@ -110,7 +113,7 @@ class Batcher:
         timer = self._timers.pop(partition, None)
         if timer is not None:
             timer.cancel()
-        self._token_wait()
+        self._refill()
         self._tokens = max(-self._burst, self._tokens - 1)  # below zero: a full or overdue batch; others wait
         batch, self._buffers[partition] = buf[: self.max_batch], buf[self.max_batch :]
         task = asyncio.get_running_loop().create_task(self._deliver(partition, batch))

@@ -115,11 +115,6 @@ class Normalizer:
         self._dirty.add(f"book:{name}")
         return st
 
-    @property
-    def dirty(self) -> int:
-        """How many entries :meth:`commit` would write."""
-        return len(self._dirty)
-
     def forget(self) -> None:
         """Drop cached state (after partitions are revoked, the table is the truth); commit first."""
         self._tickers.clear()
@@ -212,9 +207,10 @@ class Normalizer:
         When partitions move between live workers, the old owner captures a ticker until it notices (up
         to a second), while the new owner has subscribed and got a snapshot: both connections carry the
         same exchange messages. Once the book comes from one of this process's own connections, frames
-        of other processes' connections are copies: book changes and snapshots from them are dropped, and so are
-        trades and lifecycle events received after that snapshot (earlier ones the new connection never
-        saw: they are kept). Receive times of two hosts are compared there, so clock skew moves that line.
+        of other processes' connections are copies: their book changes and snapshots are dropped, and so
+        are their trades and lifecycle events received after that snapshot (earlier ones the new
+        connection never saw: they are kept). Receive times of two hosts are compared there, so clock
+        skew moves that line.
         """
         t = self.ticker(ticker)
         if (t.snap_conn is None or frame.connection_id == t.snap_conn or not self.is_local(t.snap_conn)

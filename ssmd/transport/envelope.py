@@ -105,12 +105,16 @@ def _user_lines(headers: Sequence[tuple[str, bytes]] | Mapping[str, bytes]) -> s
     out = ""
     items = headers.items() if isinstance(headers, Mapping) else headers
     for name, hv in items:
-        if not _HEADER_NAME.fullmatch(name):
-            msg = f"header name {name!r} cannot be a NATS header name"
-            raise ValueError(msg)
+        _check_name(name)
         raw = hv if isinstance(hv, bytes | bytearray) else str(hv).encode()
         out += f"{HEADER_PREFIX}{name}: {_b64(raw).decode()}\r\n"
     return out
+
+
+def _check_name(name: str) -> None:
+    if not _HEADER_NAME.fullmatch(name):
+        msg = f"header name {name!r} cannot be a NATS header name"
+        raise ValueError(msg)
 
 
 def _clean(value: str) -> str:
@@ -124,9 +128,7 @@ def block_of(headers: Mapping[str, str] | None) -> bytes | None:
     out = "NATS/1.0\r\n"
     for name, v in headers.items():
         name = name.strip()
-        if not _HEADER_NAME.fullmatch(name):
-            msg = f"header name {name!r} cannot be a NATS header name"
-            raise ValueError(msg)
+        _check_name(name)
         out += f"{name}: {_clean(v)}\r\n"
     return (out + "\r\n").encode()
 
