@@ -33,9 +33,8 @@ from mode import Service
 from ssmd import codec
 from ssmd.capture import markers
 from ssmd.capture.batcher import Batcher
-from ssmd.capture.headers import error_code, seq_of, type_of
+from ssmd.capture.headers import envelope, error_code
 from ssmd.capture.sequencer import SeqGap, Sequencer
-from ssmd.connector.frames import sid_of, ticker_of
 from ssmd.kalshi.protocol import TERMINAL_ERRORS
 from ssmd.partitioning import partition_for
 from ssmd.records import RawFrame, unchecked_constructor
@@ -70,7 +69,7 @@ class CaptureCore:
         return self.owned is None or partition_for(ticker, self.partitions) in self.owned
 
     def on_frame(self, raw: bytes, received_ns: int, connection_id: int) -> None:
-        ticker, sid, seq = ticker_of(raw), sid_of(raw), seq_of(raw)
+        type_, sid, seq, ticker = envelope(raw)
         gap = self.sequencer.observe(connection_id, sid, seq, ticker)
         if gap is not None:
             self._gap(gap, received_ns)
@@ -89,9 +88,9 @@ class CaptureCore:
         sid, seq = sid or None, seq or None
         if type(raw) is bytes and (sid is None or sid < _U64_END) and (seq is None or seq < _U64_END):
             # Every other field is ours and valid: skip RawFrame's checks (a tenth of the frame's cost).
-            frame = _raw_frame(received_ns, type_of(raw), raw, connection_id, sid, seq, ticker or "", n)
+            frame = _raw_frame(received_ns, type_, raw, connection_id, sid, seq, ticker or "", n)
         else:
-            frame = RawFrame(received_ns, type_of(raw), raw, connection_id, sid, seq, ticker or "", n)
+            frame = RawFrame(received_ns, type_, raw, connection_id, sid, seq, ticker or "", n)
         self.batcher.add(partition, frame)
 
     def _gap(self, gap: SeqGap, received_ns: int) -> None:

@@ -8,9 +8,24 @@ and the market. A frame the scan cannot read yields ``None``; it is still kept a
 from __future__ import annotations
 
 import json
+import re
+
+from ssmd.connector.frames import sid_of, ticker_of
 
 _TYPE = b'"type":"'
 _SEQ = b'"seq":'
+
+# The envelope of nearly every data frame, in the order Kalshi writes it: one match instead of four scans.
+_DATA_FRAME = re.compile(rb'\{"type":"([a-z0-9_]+)","sid":([0-9]+),"seq":([0-9]+),"msg":\{"market_ticker":"([^"\\]+)"')
+
+
+def envelope(raw: bytes) -> tuple[str, int | None, int | None, str | None]:
+    """``(type_of, sid_of, seq_of, ticker_of)`` of a frame, the same answers as the four functions."""
+    m = _DATA_FRAME.match(raw)
+    if m is None:
+        return type_of(raw), sid_of(raw), seq_of(raw), ticker_of(raw)
+    type_, sid, seq, ticker = m.groups()
+    return type_.decode(), int(sid), int(seq), ticker.decode("utf-8", "replace")
 
 
 def type_of(raw: bytes) -> str:

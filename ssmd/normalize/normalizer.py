@@ -39,6 +39,18 @@ from ssmd.normalize.book import Book, BookInvalid
 
 _E4 = r.e4_to_price  # cached Decimals: a normalized record is built for every frame
 _E2 = r.e2_to_size
+_U64_END = 1 << 64
+# Records built without their __post_init__ checks (a frozen dataclass's __init__ and checks cost more
+# than the rest of a book change): every value is either checked by the parser or the RawFrame, or
+# guarded by _ids_in_range; anything else goes through the checked constructor.
+_new_book_update = r.unchecked_constructor(r.OrderBookUpdate)
+_new_trade = r.unchecked_constructor(r.Trade)
+
+
+def _ids_in_range(exchange_ns: int | None, sid: int | None, seq: int | None) -> bool:
+    """Whether the parser's exchange time, sid and seq fit a record (the one check parsing leaves)."""
+    return ((exchange_ns is None or 0 < exchange_ns < _U64_END) and (sid is None or 0 < sid < _U64_END)
+            and (seq is None or 0 < seq < _U64_END))  # fmt: skip
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -99,7 +111,7 @@ class Normalizer:
         self.is_local: Callable[[int | None], bool] = is_local or (lambda _: False)
         """Whether a connection is this process's own (the capture running beside the normalizer)."""
         self._tickers: dict[str, TickerState] = {}
-        self._dirty: set[str] = set()
+        self._dirty: set[str] = set()  # ticker names
         self._position: int | None = None
         self._in_event: set[str] = set()
         self.counters = Counters()
@@ -107,12 +119,13 @@ class Normalizer:
     # -- state ------------------------------------------------------------------------------
 
     def ticker(self, name: str) -> TickerState:
+        """The state of ticker ``name``, loaded from the store on first use; it counts as touched."""
         st = self._tickers.get(name)
         if st is None:
             saved = self.store.get(f"book:{name}")
             st = TickerState.from_state(saved) if saved is not None else TickerState()
             self._tickers[name] = st
-        self._dirty.add(f"book:{name}")
+        self._dirty.add(name)
         return st
 
     def forget(self) -> None:
@@ -122,13 +135,13 @@ class Normalizer:
 
     def snapshot(self) -> dict[str, Any]:
         """The state of every entry touched since the last snapshot (copies: they do not change after)."""
-        out = {key: self._tickers[key.removeprefix("book:")].state() for key in self._dirty}
+        out = {f"book:{name}": self._tickers[name].state() for name in self._dirty}
         self._dirty.clear()
         return out
 
     def mark_dirty(self, keys: Iterable[str]) -> None:
         """Have the next :meth:`snapshot` include ``keys`` again (a snapshot that could not be stored)."""
-        self._dirty.update(k for k in keys if k.removeprefix("book:") in self._tickers)
+        self._dirty.update(name for k in keys if (name := k.removeprefix("book:")) in self._tickers)
 
     def commit(self) -> int:
         """Write every entry touched since the last commit to the store; return how many."""
@@ -150,10 +163,9 @@ class Normalizer:
         self._position = position
         self._in_event.clear()
 
-    def _replayed(self, ticker: str) -> bool:
+    def _replayed(self, ticker: str, t: TickerState) -> bool:
         if self._position is None or ticker in self._in_event:
             return False
-        t = self.ticker(ticker)
         if t.position is not None and self._position <= t.position:
             self.counters.replayed += 1
             return True
@@ -175,20 +187,23 @@ class Normalizer:
             self.counters.malformed += 1  # the raw stream keeps the frame; nothing to normalize
             self._lost(frame, out)
             return out
-        ticker = getattr(msg, "ticker", "")
-        if ticker and self._replayed(ticker):
+        ticker = msg.ticker
+        if not ticker:
+            self.counters.other += 1
             return out
-        if ticker and self._superseded(frame, ticker, msg):
+        t = self.ticker(ticker)
+        header = msg.header
+        if (self._replayed(ticker, t) or self._superseded(frame, t, msg)
+                or (header.seq is not None and self._duplicate(frame, t, header.sid, header.seq))):  # fmt: skip
             return out
-        if ticker and msg.header.seq is not None and self._duplicate(frame, ticker, msg.header.sid, msg.header.seq):
-            return out
+        kind = type(msg)
         try:
-            if isinstance(msg, parse.Snapshot):
-                self._snapshot(frame, msg, out)
-            elif isinstance(msg, parse.Delta):
-                self._delta(frame, msg, out)
-            elif isinstance(msg, parse.TradePrint):
-                self._trade(frame, msg, out)
+            if kind is parse.Delta:
+                self._delta(frame, msg, t, out)  # type: ignore[arg-type]
+            elif kind is parse.TradePrint:
+                self._trade(frame, msg, t, out)  # type: ignore[arg-type]
+            elif kind is parse.Snapshot:
+                self._snapshot(frame, msg, t, out)  # type: ignore[arg-type]
             elif isinstance(msg, parse.Lifecycle):
                 self._lifecycle(frame, msg, out)
             else:
@@ -201,7 +216,7 @@ class Normalizer:
                 self._open_gap(frame, ticker, "exchange_seq", out, sid=msg.header.sid)
         return out
 
-    def _superseded(self, frame: r.RawFrame, ticker: str, msg: parse.Message | None) -> bool:
+    def _superseded(self, frame: r.RawFrame, t: TickerState, msg: parse.Message | None) -> bool:
         """A frame from another connection than the one of the ticker's book, which this process holds.
 
         When partitions move between live workers, the old owner captures a ticker until it notices (up
@@ -212,7 +227,6 @@ class Normalizer:
         connection never saw: they are kept). Receive times of two hosts are compared there, so clock
         skew moves that line.
         """
-        t = self.ticker(ticker)
         if (t.snap_conn is None or frame.connection_id == t.snap_conn or not self.is_local(t.snap_conn)
                 or self.is_local(frame.connection_id)):  # fmt: skip
             return False
@@ -230,15 +244,17 @@ class Normalizer:
         duplicate that changes nothing.
         """
         ticker, seq = frame.ticker, frame.seq
-        if not ticker or self._replayed(ticker) or self._superseded(frame, ticker, None):
+        if not ticker:
             return
-        if seq is not None and self._duplicate(frame, ticker, frame.sid, seq):
+        t = self.ticker(ticker)
+        if self._replayed(ticker, t) or self._superseded(frame, t, None):
+            return
+        if seq is not None and self._duplicate(frame, t, frame.sid, seq):
             return
         self._open_gap(frame, ticker, "exchange_seq", out, sid=frame.sid, expected=seq,
                        got=seq + 1 if seq is not None else None)  # fmt: skip
 
-    def _duplicate(self, frame: r.RawFrame, ticker: str, sid: int | None, seq: int) -> bool:
-        t = self.ticker(ticker)
+    def _duplicate(self, frame: r.RawFrame, t: TickerState, sid: int | None, seq: int) -> bool:
         if t.connection_id == frame.connection_id and seq <= t.seqs.get(str(sid), 0):
             self.counters.duplicates += 1
             return True
@@ -247,13 +263,13 @@ class Normalizer:
     def _marker(self, m: markers.Marker, out: Output) -> None:
         marker = r.RawFrame(m.received_ns, m.channel, b"", m.connection_id, m.sid)
         for ticker in m.tickers:
-            if self._replayed(ticker) or self._superseded(marker, ticker, None):
+            t = self.ticker(ticker)
+            if self._replayed(ticker, t) or self._superseded(marker, t, None):
                 continue
             if m.channel == markers.GAP:
                 self.counters.gaps += 1
                 self._open_gap(marker, ticker, m.kind, out, sid=m.sid, expected=m.expected, got=m.received)
             else:
-                t = self.ticker(ticker)
                 self._open_gap(
                     marker, ticker, "disconnect", out, start_ns=min(t.last_ns or m.received_ns, m.received_ns)
                 )
@@ -284,22 +300,20 @@ class Normalizer:
         t.gap_since = None
         t.gap_kind = ""
 
-    def _touch(self, frame: r.RawFrame, ticker: str, sid: int | None, seq: int | None) -> TickerState:
-        t = self.ticker(ticker)
+    @staticmethod
+    def _touch(frame: r.RawFrame, t: TickerState, sid: int | None, seq: int | None) -> None:
         if t.connection_id != frame.connection_id:
             t.seqs.clear()  # sids and seqs restart on a new connection
         t.connection_id, t.sid, t.last_ns = frame.connection_id, sid, frame.received_ns
         if seq is not None:
             t.seqs[str(sid)] = seq
-        return t
 
-    def _snapshot(self, frame: r.RawFrame, msg: parse.Snapshot, out: Output) -> None:
-        t = self.ticker(msg.ticker)
+    def _snapshot(self, frame: r.RawFrame, msg: parse.Snapshot, t: TickerState, out: Output) -> None:
         if t.connection_id is not None and t.connection_id != frame.connection_id and t.gap_since is None:
             # The ticker was last heard of on another connection: whatever happened in between is lost.
             self._open_gap(frame, msg.ticker, "disconnect", out, start_ns=t.last_ns)
             out.resync.discard(msg.ticker)  # this snapshot is the recovery
-        t = self._touch(frame, msg.ticker, msg.header.sid, msg.header.seq)
+        self._touch(frame, t, msg.header.sid, msg.header.seq)
         t.snap_conn, t.snap_ns = frame.connection_id, frame.received_ns
         t.book.snapshot(msg.yes, msg.no)
         self._close_gap(frame, msg.ticker, t, out)
@@ -312,8 +326,9 @@ class Normalizer:
             )
         )  # fmt: skip
 
-    def _delta(self, frame: r.RawFrame, msg: parse.Delta, out: Output) -> None:
-        t = self._touch(frame, msg.ticker, msg.header.sid, msg.header.seq)
+    def _delta(self, frame: r.RawFrame, msg: parse.Delta, t: TickerState, out: Output) -> None:
+        header = msg.header
+        self._touch(frame, t, header.sid, header.seq)
         try:
             size = t.book.apply(msg.side, msg.price_e4, msg.delta_e2)
         except BookInvalid:
@@ -327,21 +342,19 @@ class Normalizer:
                 levels.pop(msg.price_e4, None)
         level = (_level(msg.price_e4 if msg.side == "yes" else fixedpoint.ONE_DOLLAR - msg.price_e4, size),)
         bids, asks = (level, ()) if msg.side == "yes" else ((), level)
-        out.records.append(
-            r.OrderBookUpdate(
-                msg.ticker, "change", bids, asks, frame.received_ns, msg.exchange_ns,
-                msg.header.sid, msg.header.seq, frame.connection_id, not t.book.valid,
-            )
-        )  # fmt: skip
+        new = _new_book_update if _ids_in_range(msg.exchange_ns, header.sid, header.seq) else r.OrderBookUpdate
+        out.records.append(new(msg.ticker, "change", bids, asks, frame.received_ns, msg.exchange_ns,
+                               header.sid, header.seq, frame.connection_id, not t.book.valid))  # fmt: skip
 
-    def _trade(self, frame: r.RawFrame, msg: parse.TradePrint, out: Output) -> None:
-        t = self._touch(frame, msg.ticker, msg.header.sid, msg.header.seq)
+    def _trade(self, frame: r.RawFrame, msg: parse.TradePrint, t: TickerState, out: Output) -> None:
+        header = msg.header
+        self._touch(frame, t, header.sid, header.seq)
+        # _E4 and _E2 check the price and count; the parser checked the rest but the ids.
+        new = _new_trade if _ids_in_range(msg.exchange_ns, header.sid, header.seq) else r.Trade
         out.records.append(
-            r.Trade(
-                msg.ticker, _E4(msg.yes_price_e4), _E2(msg.count_e2), r.side_from_kalshi(msg.taker), msg.trade_id,
-                frame.received_ns, msg.exchange_ns, msg.header.sid, msg.header.seq, frame.connection_id,
-                t.gap_since is not None, msg.block_trade,
-            )
+            new(msg.ticker, _E4(msg.yes_price_e4), _E2(msg.count_e2), r.side_from_kalshi(msg.taker), msg.trade_id,
+                frame.received_ns, msg.exchange_ns, header.sid, header.seq, frame.connection_id,
+                t.gap_since is not None, msg.block_trade)
         )  # fmt: skip
 
     def _lifecycle(self, frame: r.RawFrame, msg: parse.Lifecycle, out: Output) -> None:

@@ -137,8 +137,25 @@ def _ticker(body: dict[str, Any]) -> str:
     return ticker
 
 
+_CACHE_LIMIT = 1 << 16
+"""Entries per parse cache (strings the exchange repeats); a full cache stops learning, never grows."""
+_PRICES: dict[str, int] = {}
+_COUNTS: dict[str, int] = {}
+
+
 def _price_e4(value: Any) -> int:
     """A dollar price (string or exact number) in ten-thousandths."""
+    if type(value) is not str:
+        return _parse_price_e4(value)
+    units = _PRICES.get(value)  # a string already parsed: prices repeat, and parsing one exactly costs ~2 us
+    if units is None:
+        units = _parse_price_e4(value)
+        if len(_PRICES) < _CACHE_LIMIT:
+            _PRICES[value] = units
+    return units
+
+
+def _parse_price_e4(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, str | Decimal | int):
         msg = f"price {value!r} is not a dollar amount"
         raise ValueError(msg)
@@ -161,6 +178,17 @@ _COUNT_LIMIT = 1 << 63  # counts are stored as Int64/UInt64 hundredths: anything
 
 def _count_e2(value: Any) -> int:
     """A count: a fixed-point string, or a legacy integer (whole contracts)."""
+    if type(value) is str:
+        if (known := _COUNTS.get(value)) is not None:
+            return known
+        units = _parse_count_e2(value)
+        if len(_COUNTS) < _CACHE_LIMIT:
+            _COUNTS[value] = units
+        return units
+    return _parse_count_e2(value)
+
+
+def _parse_count_e2(value: Any) -> int:
     if type(value) is int:
         units = value * fixedpoint.COUNT_SCALE
     elif isinstance(value, str | Decimal):
@@ -207,15 +235,46 @@ def _delta_time(body: dict[str, Any]) -> int | None:
     # Best source first: the RFC3339 ts has microseconds, ts_ms milliseconds (protocol §3.7).
     ts = body.get("ts")
     if isinstance(ts, str):
-        try:
-            when = dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
-        except ValueError:
-            pass
-        else:
-            epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-            delta = when - epoch
-            return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+        ns = _utc_ns(ts)
+        if ns is not None:
+            return ns
     return _ms_or_s(body)
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_UNSEEN = -(1 << 70)  # before any datetime
+_SECONDS: dict[str, int | None] = {}
+"""Epoch seconds of ``YYYY-MM-DDTHH:MM:SS`` prefixes seen in ``...Z`` times (None: not a time)."""
+
+
+def _utc_ns(ts: str) -> int | None:
+    """An RFC 3339 time as epoch ns (to the microsecond, as ``datetime`` reads it), or None if it is not one.
+
+    Kalshi writes ``2026-08-27T11:00:00.123456Z`` on every delta: the whole-seconds prefix repeats for
+    a second's worth of deltas, so it is read once and the fraction added; any other form goes through
+    ``datetime.fromisoformat``.
+    """
+    if len(ts) > 20 and ts[19] == "." and ts[-1] == "Z" and (frac := ts[20:-1]).isascii() and frac.isdigit():
+        prefix = ts[:19]
+        seconds = _SECONDS.get(prefix, _UNSEEN)
+        if seconds == _UNSEEN:
+            if len(_SECONDS) >= 4096:  # a long-running worker sees a new prefix every second
+                _SECONDS.clear()
+            ns = _iso_ns(prefix + "+00:00")
+            seconds = _SECONDS[prefix] = None if ns is None else ns // 1_000_000_000
+        if seconds is None:
+            return None
+        return seconds * 1_000_000_000 + int(frac[:6].ljust(6, "0")) * 1_000
+    return _iso_ns(ts.replace("Z", "+00:00"))
+
+
+def _iso_ns(text: str) -> int | None:
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    delta = when - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
 
 
 def _ms_or_s(body: dict[str, Any]) -> int | None:

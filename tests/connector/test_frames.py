@@ -8,7 +8,10 @@ from pathlib import Path
 import msgspec
 import pytest
 from connector_helpers import Recorder, connector
+from hypothesis import given
+from hypothesis import strategies as st
 
+from ssmd.capture.headers import envelope, seq_of, type_of
 from ssmd.connector.frames import sid_of, ticker_of
 from ssmd.sim import Simulator
 
@@ -36,6 +39,7 @@ async def test_ticker_of_matches_a_full_decode(sim: Simulator, key_path: Path) -
         assert ticker_of(raw) == _decoded_ticker(raw), raw
         frame = msgspec.json.decode(raw)
         assert sid_of(raw) == frame.get("sid", frame["msg"].get("sid")), raw
+        assert envelope(raw) == (type_of(raw), sid_of(raw), seq_of(raw), ticker_of(raw)), raw
 
 
 def test_escaped_and_odd_frames() -> None:
@@ -46,3 +50,16 @@ def test_escaped_and_odd_frames() -> None:
     assert ticker_of(b"not json at all") is None
     assert sid_of(b'{"id":2,"type":"error","msg":{"code":8,"msg":"Unknown channel name"}}') is None
     assert sid_of(b'{"type":"orderbook_delta","sid":12,"seq":3,"msg":{}}') == 12
+
+
+_PIECES = ['{"type":"', "orderbook_delta", "trade", '","sid":', '"sid":', ',"seq":', '"seq":', ',"msg":{', '"msg":',
+           '"market_ticker":"', '"event_ticker":"', "KX-A.5", "\\u002d", '"', "0", "7", "18446744073709551616",
+           "é", "}", ",", " ", "Z"]
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=14))
+def test_envelope_agrees_with_the_four_scans(pieces: list[str]) -> None:
+    """The one-match fast path gives the scans' answers for any frame, well formed or not."""
+    for raw in ("".join(pieces).encode(), ('{"type":"trade","sid":3,"seq":9,"msg":{"market_ticker":"' +
+                                           "".join(pieces)).encode()):
+        assert envelope(raw) == (type_of(raw), sid_of(raw), seq_of(raw), ticker_of(raw)), raw

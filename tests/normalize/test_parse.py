@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ssmd.errors import DecodeError
 from ssmd.normalize import parse
@@ -96,3 +99,37 @@ def test_unknown_types_and_fields_are_not_errors() -> None:
         b'"count_fp":"1.00","taker_book_side":"bid","brand_new":{"x":1}}}'
     )
     assert isinstance(msg, parse.TradePrint) and msg.taker == "bid"
+
+
+def _delta(ts: str, price: str = "0.5600", delta: str = "-54.00") -> bytes:
+    return (f'{{"type":"orderbook_delta","sid":1,"seq":2,"msg":{{"market_ticker":"A","price_dollars":"{price}",'
+            f'"delta_fp":"{delta}","side":"yes","ts":"{ts}","ts_ms":1}}}}').encode()
+
+
+@given(st.datetimes(min_value=dt.datetime(1970, 1, 2), max_value=dt.datetime(2200, 1, 1)),
+       st.integers(1, 9), st.booleans())  # fmt: skip
+def test_delta_times_are_read_as_datetime_reads_them(when: dt.datetime, digits: int, zulu: bool) -> None:
+    """The cached whole-seconds path and datetime agree to the microsecond, whatever the fraction's length."""
+    text = when.strftime("%Y-%m-%dT%H:%M:%S") + "." + f"{when.microsecond:06d}{when.microsecond % 997:03d}"[:digits]
+    text += "Z" if zulu else "+00:00"
+    expected = dt.datetime.fromisoformat(text.replace("Z", "+00:00")) - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    ns = (expected.days * 86_400 + expected.seconds) * 10**9 + expected.microseconds * 1000
+    for _ in range(2):  # the second time from the cache
+        msg = parse.parse_frame(_delta(text))
+        assert isinstance(msg, parse.Delta) and msg.exchange_ns == ns
+
+
+def test_an_unreadable_time_falls_back_to_ts_ms_every_time() -> None:
+    for ts in ("2026-13-27T11:00:00.1Z", "2026-08-27T11:00:00.-1Z", "yesterday") * 2:
+        msg = parse.parse_frame(_delta(ts))
+        assert isinstance(msg, parse.Delta) and msg.exchange_ns == 1_000_000, ts
+
+
+def test_a_bad_price_or_count_is_refused_every_time() -> None:
+    """Only values that parsed are remembered: a malformed string fails on every frame that carries it."""
+    for _ in range(2):
+        assert isinstance(parse.parse_frame(_delta("x", "0.5600", "1.00")), parse.Delta)
+        with pytest.raises(DecodeError, match="price"):
+            parse.parse_frame(_delta("x", "1.5000"))
+        with pytest.raises(DecodeError, match="count"):
+            parse.parse_frame(_delta("x", "0.5000", "1.005"))

@@ -44,7 +44,13 @@ async def test_kill_9_and_restart_loses_nothing(nats_server: Any, nc: NATS, tmp_
         worker.kill()  # mid-stream: inputs are still being published
         worker = Worker(nats_server.url, "crash", tmp_path, "w2")
         await feeder
-        await wait_for(lambda: _inputs_seen(out) == set(range(400)), 40, "every input in the output")
+        try:
+            await wait_for(lambda: _inputs_seen(out) == set(range(400)), 40, "every input in the output")
+        except AssertionError as exc:
+            missing = sorted(set(range(400)) - _inputs_seen(out))
+            tail = worker.log.read_text(errors="replace")[-4000:]
+            msg = f"{exc}: {len(missing)} missing, e.g. {missing[:20]}; the restarted worker's log ends:\n{tail}"
+            raise AssertionError(msg) from None
         # Duplicates are bounded by what was in flight (commits every 0.2 s).
         assert len(out.values) - 400 < 200
         _assert_tables_followed(out)
