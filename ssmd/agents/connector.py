@@ -33,6 +33,7 @@ from mode import Service
 from ssmd import codec
 from ssmd.capture import markers
 from ssmd.capture.batcher import Batcher
+from ssmd.capture.handoff import Handoff
 from ssmd.capture.headers import envelope, error_code
 from ssmd.capture.sequencer import SeqGap, Sequencer
 from ssmd.kalshi.protocol import TERMINAL_ERRORS
@@ -127,8 +128,13 @@ class CaptureCore:
 def install(ctx: AppContext) -> None:
     app, raw_topic = ctx.app, ctx.raw
 
+    handoff = Handoff()
+
     async def send(partition: int, frames: list[RawFrame]) -> None:
-        fut = await raw_topic.send(value=codec.encode_batch(frames), partition=partition)
+        data = codec.encode_batch(frames)
+        if "normalizer" in ctx.agents:
+            handoff.put(data, frames)
+        fut = await raw_topic.send(value=data, partition=partition)
         await fut
 
     class Capture(Service):
@@ -139,6 +145,8 @@ def install(ctx: AppContext) -> None:
             self.batcher = Batcher(send, on_pressure=self._pressure)
             self.core = CaptureCore(ctx.partitions, self.batcher)
             self.connector: Connector | None = None
+            self.handoff = handoff
+            """This process's raw batches, for the normalizer beside it (:mod:`ssmd.capture.handoff`)."""
             ctx.services["capture"] = self
 
         def _pressure(self, on: bool) -> None:

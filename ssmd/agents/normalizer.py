@@ -244,11 +244,14 @@ def install(ctx: AppContext) -> None:
 
     async def _handle(event: Any) -> None:
         partition = event.message.partition
-        try:
-            frames = codec.decode_batch(event.value)
-        except DecodeError as e:
-            log.error("undecodable raw batch at partition %d offset %d: %s", partition, event.message.offset, e)
-            return
+        capture = ctx.services.get("capture")
+        frames = capture.handoff.take(event.value) if capture is not None else None
+        if frames is None:
+            try:
+                frames = codec.decode_batch(event.value)
+            except DecodeError as e:
+                log.error("undecodable raw batch at partition %d offset %d: %s", partition, event.message.offset, e)
+                return
         out = Output()
         normalizer.begin(event.message.offset)
         for frame in frames:
@@ -259,6 +262,5 @@ def install(ctx: AppContext) -> None:
             batch, structs = codec.encode_batch_and_structs(out.records)
             await ctx.normalized.send(value=batch, partition=partition)
             await public.publish(out.records, structs)
-        capture = ctx.services.get("capture")
         if out.resync and capture is not None:
             capture.resync(out.resync)

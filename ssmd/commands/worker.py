@@ -73,6 +73,10 @@ def _run_worker(settings: settings_mod.Settings, agents: tuple[str, ...]) -> int
 
     ctx = create_app(settings, agents)
     worker = faust.Worker(ctx.app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False)
+    # No terminal spinner: at WARNING and above Faust would set the root logger to DEBUG to spin it on
+    # every record, so each of its debug calls on the hot path built a record (~3% of a busy worker's CPU),
+    # and the spinner's escape codes went into the log.
+    worker.spinner = None
     logging.getLogger("ssmd").info("worker %s: agents %s, env %s", ctx.app.conf.id, ",".join(agents), settings.env)
     try:
         worker.execute_from_commandline()
