@@ -12,6 +12,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
+from ssmd import gcpause
 from ssmd import settings as settings_mod
 from ssmd.errors import ConfigError
 
@@ -71,8 +72,14 @@ def _run_worker(settings: settings_mod.Settings, agents: tuple[str, ...]) -> int
 
     from ssmd.app import create_app
 
+    class Worker(faust.Worker):
+        async def on_startup_finished(self) -> None:
+            await super().on_startup_finished()
+            frozen = gcpause.settle()
+            logging.getLogger("ssmd").info("started; %d startup objects frozen out of garbage collection", frozen)
+
     ctx = create_app(settings, agents)
-    worker = faust.Worker(ctx.app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False)
+    worker = Worker(ctx.app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False)
     # No terminal spinner: at WARNING and above Faust would set the root logger to DEBUG to spin it on
     # every record, so each of its debug calls on the hot path built a record (~3% of a busy worker's CPU),
     # and the spinner's escape codes went into the log.
