@@ -113,3 +113,32 @@ async def test_the_event_budget_grows_batches_under_load_and_bounds_the_wait() -
     assert [f for _, f, _ in quiet] == [1] * 10
     assert max(w for _, _, w in quiet) < 0.1
     await b.close()
+
+
+async def test_a_busy_process_waits_for_bigger_batches_up_to_busy_linger() -> None:
+    busy = False
+    sent: list[tuple[int, float]] = []  # (frames, oldest frame's wait in s)
+
+    async def send(p: int, frames: list[RawFrame]) -> None:
+        sent.append((len(frames), (time.time_ns() - frames[0].received_ns) / 1e9))
+
+    b = Batcher(send, min_batch=10_000, linger=0.001, max_linger=0.02, max_rate=1, busy=lambda: busy,
+                busy_linger=0.15)  # fmt: skip
+
+    async def half_a_second() -> list[tuple[int, float]]:
+        sent.clear()
+        n, t0 = 0, time.monotonic()
+        while time.monotonic() - t0 < 0.5:  # 200 frames/s, far over a budget of 1 batch/s
+            n += 1
+            b.add(0, frame(n))
+            await asyncio.sleep(0.005)
+        await b.drain()
+        assert sum(f for f, _ in sent) == n
+        return list(sent)
+
+    idle = await half_a_second()
+    assert len(idle) >= 15 and max(w for _, w in idle) < 0.02 + 0.05, idle  # max_linger bounds the wait
+    busy = True
+    loaded = await half_a_second()
+    assert len(loaded) <= 5 and max(w for _, w in loaded) < 0.15 + 0.05, loaded  # batches of ~busy_linger
+    await b.close()

@@ -33,6 +33,7 @@ from mode import Service
 from ssmd import codec
 from ssmd.capture import markers
 from ssmd.capture.batcher import Batcher
+from ssmd.capture.cpuload import CpuGauge
 from ssmd.capture.handoff import Handoff
 from ssmd.capture.headers import envelope, error_code
 from ssmd.capture.sequencer import SeqGap, Sequencer
@@ -142,7 +143,8 @@ def install(ctx: AppContext) -> None:
 
         def __init__(self, **kw: Any) -> None:
             super().__init__(**kw)
-            self.batcher = Batcher(send, on_pressure=self._pressure)
+            self.load = CpuGauge()
+            self.batcher = Batcher(send, on_pressure=self._pressure, busy=self.load.busy)
             self.core = CaptureCore(ctx.partitions, self.batcher)
             self.connector: Connector | None = None
             self.handoff = handoff

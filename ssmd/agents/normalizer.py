@@ -197,8 +197,10 @@ class Checkpoints(Service):
                 self.normalizer.mark_dirty(states)
                 self._pending[:0] = pending
                 raise
-            for stream, event in pending:
+            for n, (stream, event) in enumerate(pending, 1):
                 await stream.ack(event)
+                if n % 64 == 0:
+                    await asyncio.sleep(0)  # hundreds of events per checkpoint: let frames in meanwhile
 
     @Service.task
     async def _tick(self) -> None:

@@ -70,8 +70,9 @@ class Book:
         return sorted((ONE - p, s) for p, s in self.no.items())
 
     def state(self) -> dict[str, Any]:
-        return {"yes": [[p, s] for p, s in self.yes.items()], "no": [[p, s] for p, s in self.no.items()],
-                "valid": self.valid}  # fmt: skip
+        """A copy as plain data: ``(price, size)`` pairs (JSON arrays in the changelog) per side."""
+        # list(items()) copies in C: a checkpoint copies every active book while the loop waits.
+        return {"yes": list(self.yes.items()), "no": list(self.no.items()), "valid": self.valid}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Book:
