@@ -44,7 +44,8 @@ PRICE_PLACES = 4
 SIZE_PLACES = 2
 """Sizes and counts are contracts on a grid of 0.01 (Kalshi's fractional contracts)."""
 
-_U64_END = 1 << 64
+U64_END = 1 << 64
+"""One past the largest UInt64 a record field holds (ids, seqs and times are checked against it)."""
 _I64_END = 1 << 63
 # The widest context: scaling by a power of ten never rounds, whatever the input's digits or exponent.
 _EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
@@ -142,14 +143,14 @@ def e2_to_size(fixed: int) -> Decimal:
 
 
 def _check_time(name: str, value: int) -> None:
-    if type(value) is not int or not 0 <= value < _U64_END:
+    if type(value) is not int or not 0 <= value < U64_END:
         msg = f"{name} must be an int in [0, 2**64), got {value!r}"
         raise RecordError(msg)
 
 
 def _check_optional_id(name: str, value: int | None) -> None:
     # 0 is the wire's "none", so a present id/seq/time must be >= 1 to survive a round trip.
-    if value is not None and (type(value) is not int or not 0 < value < _U64_END):
+    if value is not None and (type(value) is not int or not 0 < value < U64_END):
         msg = f"{name} must be None or an int in [1, 2**64), got {value!r}"
         raise RecordError(msg)
 
@@ -161,11 +162,11 @@ def _check_common(rec: Trade | OrderBookUpdate | MarketStatus) -> None:
     received, exchange, sid, seq, connection = rec.received_ns, rec.exchange_ns, rec.sid, rec.seq, rec.connection_id
     # One expression for the common case (records are built on every hot path); the helpers below
     # say what is wrong when it fails.
-    if (type(received) is int and 0 <= received < _U64_END
-            and (exchange is None or (type(exchange) is int and 0 < exchange < _U64_END))
-            and (sid is None or (type(sid) is int and 0 < sid < _U64_END))
-            and (seq is None or (type(seq) is int and 0 < seq < _U64_END))
-            and (connection is None or (type(connection) is int and 0 < connection < _U64_END))):
+    if (type(received) is int and 0 <= received < U64_END
+            and (exchange is None or (type(exchange) is int and 0 < exchange < U64_END))
+            and (sid is None or (type(sid) is int and 0 < sid < U64_END))
+            and (seq is None or (type(seq) is int and 0 < seq < U64_END))
+            and (connection is None or (type(connection) is int and 0 < connection < U64_END))):
         return
     _check_time("received_ns", received)
     _check_optional_id("exchange_ns", exchange)
@@ -375,10 +376,10 @@ class RawFrame:
             msg = f"data must be bytes, got {type(self.data).__name__}"
             raise RecordError(msg)
         connection, sid, seq, frame_no = self.connection_id, self.sid, self.seq, self.frame_no
-        if ((connection is None or (type(connection) is int and 0 < connection < _U64_END))
-                and (sid is None or (type(sid) is int and 0 < sid < _U64_END))
-                and (seq is None or (type(seq) is int and 0 < seq < _U64_END))
-                and (frame_no is None or (type(frame_no) is int and 0 < frame_no < _U64_END))):
+        if ((connection is None or (type(connection) is int and 0 < connection < U64_END))
+                and (sid is None or (type(sid) is int and 0 < sid < U64_END))
+                and (seq is None or (type(seq) is int and 0 < seq < U64_END))
+                and (frame_no is None or (type(frame_no) is int and 0 < frame_no < U64_END))):
             return  # the common case in one expression, as in _check_common
         for name in ("connection_id", "sid", "seq", "frame_no"):
             _check_optional_id(name, getattr(self, name))

@@ -39,10 +39,9 @@ from ssmd.capture.headers import envelope, error_code
 from ssmd.capture.sequencer import SeqGap, Sequencer
 from ssmd.kalshi.protocol import TERMINAL_ERRORS
 from ssmd.partitioning import partition_for
-from ssmd.records import RawFrame, unchecked_constructor
+from ssmd.records import U64_END, RawFrame, unchecked_constructor
 
 _raw_frame = unchecked_constructor(RawFrame)
-_U64_END = 1 << 64
 
 if TYPE_CHECKING:
     from ssmd.app import AppContext
@@ -88,7 +87,7 @@ class CaptureCore:
         if n == 1:
             self.local_connections.add(connection_id)
         sid, seq = sid or None, seq or None
-        if type(raw) is bytes and (sid is None or sid < _U64_END) and (seq is None or seq < _U64_END):
+        if type(raw) is bytes and (sid is None or sid < U64_END) and (seq is None or seq < U64_END):
             # Every other field is ours and valid: skip RawFrame's checks (a tenth of the frame's cost).
             frame = _raw_frame(received_ns, type_, raw, connection_id, sid, seq, ticker or "", n)
         else:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 
 class CpuGauge:
-    def __init__(self, *, high: float = 0.85, low: float = 0.6, window: float = 1.0,
+    def __init__(self, *, high: float = 0.9, low: float = 0.75, window: float = 1.0,
                  clock: Callable[[], float] = time.monotonic,
                  cpu: Callable[[], float] = time.process_time) -> None:  # fmt: skip
         if not 0 < low < high:

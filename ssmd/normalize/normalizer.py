@@ -39,7 +39,6 @@ from ssmd.normalize.book import Book, BookInvalid
 
 _E4 = r.e4_to_price  # cached Decimals: a normalized record is built for every frame
 _E2 = r.e2_to_size
-_U64_END = 1 << 64
 # Records built without their __post_init__ checks (a frozen dataclass's __init__ and checks cost more
 # than the rest of a book change): every value is either checked by the parser or the RawFrame, or
 # guarded by _ids_in_range; anything else goes through the checked constructor.
@@ -49,8 +48,8 @@ _new_trade = r.unchecked_constructor(r.Trade)
 
 def _ids_in_range(exchange_ns: int | None, sid: int | None, seq: int | None) -> bool:
     """Whether the parser's exchange time, sid and seq fit a record (the one check parsing leaves)."""
-    return ((exchange_ns is None or 0 < exchange_ns < _U64_END) and (sid is None or 0 < sid < _U64_END)
-            and (seq is None or 0 < seq < _U64_END))  # fmt: skip
+    return ((exchange_ns is None or 0 < exchange_ns < r.U64_END) and (sid is None or 0 < sid < r.U64_END)
+            and (seq is None or 0 < seq < r.U64_END))  # fmt: skip
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -196,14 +195,13 @@ class Normalizer:
         if (self._replayed(ticker, t) or self._superseded(frame, t, msg)
                 or (header.seq is not None and self._duplicate(frame, t, header.sid, header.seq))):  # fmt: skip
             return out
-        kind = type(msg)
         try:
-            if kind is parse.Delta:
-                self._delta(frame, msg, t, out)  # type: ignore[arg-type]
-            elif kind is parse.TradePrint:
-                self._trade(frame, msg, t, out)  # type: ignore[arg-type]
-            elif kind is parse.Snapshot:
-                self._snapshot(frame, msg, t, out)  # type: ignore[arg-type]
+            if isinstance(msg, parse.Delta):  # the commonest first
+                self._delta(frame, msg, t, out)
+            elif isinstance(msg, parse.TradePrint):
+                self._trade(frame, msg, t, out)
+            elif isinstance(msg, parse.Snapshot):
+                self._snapshot(frame, msg, t, out)
             elif isinstance(msg, parse.Lifecycle):
                 self._lifecycle(frame, msg, out)
             else:
