@@ -28,7 +28,7 @@ core ``publish``. ssmd's sustained rate is reported as a ratio to the JetStream 
 At the highest sustainable rate (normalized >= 95% of offered and p99 < 50 ms; ``--profile-rate``
 overrides) the worker is sampled with py-spy (``--nonblocking``) and the top frames printed.
 
-    python bench/bench_pipeline.py                  # 1k..30k frames/s, 12 s each, with a profile
+    python bench/bench_pipeline.py                  # 2k..40k outputs/s (~1.5k..29k frames/s), 12 s each, profiled
     python bench/bench_pipeline.py --quick          # a few seconds, for a smoke run
 
 The simulator's rate is in model outputs per second; about 73% of them are frames written to this
@@ -37,18 +37,23 @@ worker's connection (the rest are other channels' messages), so ``--rates 27000`
 What bounds it (py-spy, 2-core VM shared by the worker, the simulator, nats-server and this process):
 
 * One worker process does everything for every frame on one core: WebSocket read and envelope scan,
-  sequence check, raw batch encode and publish (capture, ~30% of the samples at saturation), consume,
-  parse, book, record build, normalized batch encode and publish, public per-ticker publishes
-  (normalizer, ~35%), socket writes (~9%) and the event loop (~20%). That is ~55 us of CPU per frame at
-  saturation, so one worker tops out near 16k frames/s here; the simulator (~0.4 core) and nats-server
-  take the other core.
+  sequence check, raw batch encode and publish (capture, ~35% of the samples at saturation), parse,
+  book, record build, normalized batch encode and publish, public per-ticker publishes (normalizer,
+  ~40%; the raw batches it consumes from the capture beside it are not decoded again, see
+  ``ssmd/capture/handoff.py``), socket writes and the event loop (~15-20%). That is ~33 us of CPU per
+  frame at 24k frames/s in a quiet run; the simulator (~0.45 core at that rate) and nats-server take
+  the other core, and when the machine is busy the simulator's share is what moves the figure most.
 * Per Faust event the pipeline pays ~1 ms of CPU (Faust on both sides, the socket writes it triggers,
-  the wakeups), which is why the batcher's event budget and ``max_linger`` matter: below ~3k frames/s the
-  worker's CPU is mostly per-event cost, not per-frame cost.
-* Latency: a frame waits up to the batcher's ``max_linger`` (20 ms) for company, plus a raw publish round
-  trip, the consumer's delivery, the normalizing and the normalized publish. Checkpoints (once a second:
-  copy and write every touched ticker's state, ~30 ms of CPU for 500 active markets) and socket reads
-  delayed by a busy loop make the tail: p99 stays under 50 ms up to about half the saturation rate.
+  the wakeups). Below saturation every partition's batch goes out at the batcher's ``max_linger``
+  (20 ms) at the latest, so with 8 partitions a busy worker sent ~400 events/s; once the worker is
+  CPU-bound (``ssmd/capture/cpuload.py``: 0.9 of a core, until below 0.75) batches wait up to 50 ms and
+  grow 2-4x, which is where the last 50% of throughput came from. Below ~3k frames/s most of the
+  worker's CPU is per-event cost, not per-frame cost.
+* Latency: a frame waits up to ``max_linger`` for company, plus a raw publish round trip, the consumer's
+  delivery, the normalizing and the normalized publish. The tail: checkpoints (once a second: copy and
+  write every touched ticker's state, then acknowledge the events, in slices), garbage collections
+  (6-20 ms once the startup heap is frozen, ``ssmd/gcpause.py``; 60-80 ms before) and socket reads
+  delayed by a busy loop. p99 stays under 50 ms up to ~6k frames/s in quiet runs (up to ~12k in some).
 * The baseline (bare nats-py ``publish_async`` of the same frames, one per message, nothing else) does a
   small fraction of this work per frame, so a ratio of 1.0 is out of reach for a process that also
   receives, checks, normalizes and republishes every frame. More worker processes split the partitions
@@ -561,7 +566,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--markets", type=int, default=500)
     parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")],
-                        help="comma-separated frames/s (default 1000,2000,5000,10000,20000,30000)")
+                        help="comma-separated simulator outputs/s (default 2000,4000,8000,16000,27000,33000,40000)")
     parser.add_argument("--worker-env", action="append", default=[], metavar="SSMD_X=V",
                         help="extra environment of the worker (e.g. SSMD_PARTITIONS=2), repeatable")
     parser.add_argument("--seconds", type=float, default=12.0, help="measured window per rate")
@@ -579,7 +584,7 @@ def main() -> None:
         args.rates = args.rates or [2000.0, 5000.0]
         args.seconds, args.warmup, args.baseline_seconds = 3.0, 1.0, 1.0
         args.markets, args.profile_seconds = min(args.markets, 200), 3.0
-    args.rates = args.rates or [1000.0, 2000.0, 5000.0, 10000.0, 20000.0, 30000.0]
+    args.rates = args.rates or [2000.0, 4000.0, 8000.0, 16000.0, 27000.0, 33000.0, 40000.0]
     asyncio.run(main_async(args))
 
 
