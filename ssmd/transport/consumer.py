@@ -23,7 +23,6 @@ from typing import Any
 
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment  # type: ignore[import-untyped]
 from faust.assignor.client_assignment import ClientAssignment
-from faust.transport import consumer as base
 from faust.types import TP, ConsumerMessage
 from mode import Service
 from nats.aio.client import Client as NATS
@@ -31,6 +30,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from . import envelope, keys
+from .commits import CommitsAfterWaiting
 from .connection import NATS_ERRORS, connect, new_member_id
 from .membership import GroupMember
 from .offsets import OffsetStore
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 
 
-class Consumer(base.Consumer):
+class Consumer(CommitsAfterWaiting):
     """The ``nats://`` consumer: one per worker, reading every assigned partition."""
 
     _nc: NATS | None = None
@@ -57,6 +57,13 @@ class Consumer(base.Consumer):
         self._topology: Topology = self.transport.topology  # type: ignore[attr-defined]
         self._assigned: set[TP] = set()
         self._readers: dict[TP, PartitionReader] = {}
+        self._positioned: set[TP] = set()
+        """Assigned partitions whose read position is decided (by a seek, or by reading the commits).
+
+        Faust 0.15.3 resumes stream partitions before it seeks them to their committed offsets, with
+        awaits in between (the commits are read from KV), so the fetcher could start a partition
+        from its first message and hand Faust a whole partition again after a restart; a partition
+        is fetched only once it is in this set."""
         self._data = asyncio.Event()
         self._member_id = new_member_id()
         self._member: GroupMember | None = None
@@ -149,6 +156,7 @@ class Consumer(base.Consumer):
         # owner re-reads only what was still in flight.
         await self.commit()
         revoked = set(self._assigned)
+        self._positioned -= revoked
         await self.on_partitions_revoked(revoked)
         for tp in revoked:
             reader = self._readers.pop(tp, None)
@@ -208,7 +216,8 @@ class Consumer(base.Consumer):
         if not active_partitions:
             await asyncio.sleep(min(timeout, 0.1))
             return {}
-        readers = [(tp, self._reader(tp)) for tp in active_partitions if tp in self._assigned]
+        positioned = self._positioned
+        readers = [(tp, self._reader(tp)) for tp in active_partitions if tp in positioned and tp in self._assigned]
         failed = False
         for _, reader in readers:
             if reader.wants_pump():
@@ -268,6 +277,11 @@ class Consumer(base.Consumer):
         reader = self._reader(partition)
         if reader.position != offset or reader.buffer:
             await reader.seek(offset)
+        self._position_decided([partition])
+
+    def _position_decided(self, tps: Iterable[TP]) -> None:
+        self._positioned.update(tp for tp in tps if tp in self._assigned)
+        self._data.set()  # a fetcher waiting for data may now read these
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         assert self._offsets is not None
@@ -280,6 +294,7 @@ class Consumer(base.Consumer):
             fresh = [tp for tp, off in committed.items() if off is None and not self._read_offset.get(tp)]
             for tp, end in (await self.highwaters(*fresh)).items():
                 await self._seek(tp, end)
+        self._position_decided(committed)  # never committed, reset "earliest": the first message
         return result
 
     async def seek_wait(self, partitions: Mapping[TP, int]) -> None:
@@ -289,6 +304,7 @@ class Consumer(base.Consumer):
                 self._read_offset[tp] = offset
             else:
                 self._read_offset.pop(tp, None)
+        self._position_decided(partitions)
 
     async def position(self, tp: TP) -> int | None:
         reader = self._readers.get(tp)

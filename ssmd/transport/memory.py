@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from faust.transport import base
-from faust.transport import consumer as base_consumer
 from faust.transport import producer as base_producer
 from faust.types import TP, AppT, ConsumerMessage, RecordMetadata, TopicT
 from faust.types.core import HeadersArg
@@ -24,6 +23,7 @@ from mode import Service
 from yarl import URL
 
 from . import keys
+from .commits import CommitsAfterWaiting
 
 
 @dataclass(slots=True)
@@ -80,7 +80,7 @@ def _partitions(app: AppT, topic: str) -> int:
     return int(app.conf.topic_partitions)
 
 
-class Consumer(base_consumer.Consumer):
+class Consumer(CommitsAfterWaiting):
     """Single-worker consumer over a :class:`Broker`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
