@@ -152,11 +152,18 @@ class Consumer(CommitsAfterWaiting):
         new = {TP(t, p) for t, ps in assignment.assignment for p in ps} if assignment else set()
         log.info("rebalance to generation %d: %d partitions", generation, len(new))
         app.on_rebalance_start()
+        # The previous generation ends here. A table recovery of it may still be finishing (a
+        # rebalance right after another): Faust's recovery resumes the streams unless the app's
+        # generation has moved on, and would undo the revocation below, so this worker went on
+        # processing partitions another member was already recovering. With the generation moved
+        # on it stops instead, events of the old generation still buffered are skipped (Faust
+        # checks each one), and nothing is fetched until the new assignment's positions are known.
+        app.consumer_generation_id = generation
+        self._positioned.clear()
         # Faust forgets uncommitted acks of revoked partitions; commit them first so the new
         # owner re-reads only what was still in flight.
         await self.commit()
         revoked = set(self._assigned)
-        self._positioned -= revoked
         await self.on_partitions_revoked(revoked)
         for tp in revoked:
             reader = self._readers.pop(tp, None)
