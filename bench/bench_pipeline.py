@@ -47,7 +47,7 @@ What bounds it (py-spy, 2-core VM shared by the worker, the simulator, nats-serv
   the wakeups). Below saturation every partition's batch goes out at the batcher's ``max_linger``
   (20 ms) at the latest, so with 8 partitions a busy worker sent ~400 events/s; once the worker is
   CPU-bound (``ssmd/capture/cpuload.py``: 0.9 of a core, until below 0.75) batches wait up to 50 ms and
-  grow 2-4x, which is where the last 50% of throughput came from. Below ~3k frames/s most of the
+  grow 2-4x (one A/B pair at 24.2k frames/s offered: 24.0k normalized against 15.5k). Below ~3k frames/s most of the
   worker's CPU is per-event cost, not per-frame cost.
 * Latency: a frame waits up to ``max_linger`` for company, plus a raw publish round trip, the consumer's
   delivery, the normalizing and the normalized publish. The tail: checkpoints (once a second: copy and

@@ -15,7 +15,7 @@ round trip.
 
 While ``busy()`` says the process is CPU-bound, the bound is ``busy_linger`` instead: with every
 partition's batches going out at ``max_linger``, a saturated worker spends a third of its CPU on
-per-event overhead, and batches a few times bigger let it keep up with ~50% more frames (a saturated
+per-event overhead, and batches a few times bigger let it keep up with more frames (a saturated
 worker's latency is set by its backlog, not by the linger).
 
 When more than ``high_water`` frames are buffered in total, ``on_pressure(True)`` asks the producer to
