@@ -26,12 +26,20 @@ def test_a_consumed_copy_of_the_bytes_finds_the_frames_once() -> None:
     assert (handoff.hits, handoff.misses, len(handoff)) == (1, 2, 0)
 
 
-def test_untaken_batches_are_evicted_oldest_first() -> None:
+def test_when_full_the_next_batches_to_be_taken_stay_and_stale_ones_go() -> None:
+    """A lagging normalizer takes the oldest batches next: a full handoff keeps them, not the newest."""
+    now = [0.0]
     batches = [_batch(2, first=1 + 2 * i) for i in range(10)]
-    handoff = Handoff(max_bytes=len(batches[0][0]) * 4)
+    handoff = Handoff(max_bytes=len(batches[0][0]) * 4, max_age=5.0, clock=lambda: now[0])
     for data, frames in batches:
         handoff.put(data, frames)
         handoff.put(data, frames)  # a retried send keeps one copy
-    assert len(handoff) == 4
-    assert handoff.take(batches[5][0]) is None
-    assert handoff.take(batches[9][0]) == batches[9][1]
+    assert (len(handoff), handoff.not_kept) == (4, 12)  # six batches found no room, twice each
+    assert handoff.take(batches[0][0]) == batches[0][1]  # the oldest, next in line, is there
+    assert handoff.take(batches[9][0]) is None  # the newest was not kept
+    handoff.put(*batches[9])  # room again
+    now[0] = 6.0  # nobody took batches 1-3 nor 9 for longer than max_age: stale, dropped for new ones
+    fresh = _batch(2, first=100)
+    handoff.put(*fresh)
+    assert handoff.take(fresh[0]) == fresh[1]
+    assert handoff.take(batches[1][0]) is None
