@@ -143,16 +143,18 @@ _PRICES: dict[str, int] = {}
 _COUNTS: dict[str, int] = {}
 
 
+def _remember(cache: dict[str, int], text: str, units: int) -> int:
+    if len(cache) < _CACHE_LIMIT:
+        cache[text] = units
+    return units
+
+
 def _price_e4(value: Any) -> int:
     """A dollar price (string or exact number) in ten-thousandths."""
-    if type(value) is not str:
-        return _parse_price_e4(value)
-    units = _PRICES.get(value)  # a string already parsed: prices repeat, and parsing one exactly costs ~2 us
-    if units is None:
-        units = _parse_price_e4(value)
-        if len(_PRICES) < _CACHE_LIMIT:
-            _PRICES[value] = units
-    return units
+    if type(value) is str:
+        units = _PRICES.get(value)  # prices repeat, and parsing one exactly costs ~2 us
+        return units if units is not None else _remember(_PRICES, value, _parse_price_e4(value))
+    return _parse_price_e4(value)
 
 
 def _parse_price_e4(value: Any) -> int:
@@ -179,12 +181,8 @@ _COUNT_LIMIT = 1 << 63  # counts are stored as Int64/UInt64 hundredths: anything
 def _count_e2(value: Any) -> int:
     """A count: a fixed-point string, or a legacy integer (whole contracts)."""
     if type(value) is str:
-        if (known := _COUNTS.get(value)) is not None:
-            return known
-        units = _parse_count_e2(value)
-        if len(_COUNTS) < _CACHE_LIMIT:
-            _COUNTS[value] = units
-        return units
+        units = _COUNTS.get(value)
+        return units if units is not None else _remember(_COUNTS, value, _parse_count_e2(value))
     return _parse_count_e2(value)
 
 
