@@ -148,9 +148,15 @@ class Checkpoints(Service):
     """Raw events taken but not yet acknowledged, and the checkpoints that acknowledge them.
 
     Contract: the agent handles an event under :attr:`lock` and then calls :meth:`handled`. A
-    :meth:`checkpoint`, under the same lock, waits until every output sent so far is acknowledged and
-    copies the state that includes them; then, with the lock released so the agent goes on, it writes
-    the copy to the table and acknowledges the events (one checkpoint at a time).
+    :meth:`checkpoint`, under the same lock, copies the state that includes every event handled so far;
+    then, with the lock released so the agent goes on, it waits until every output sent so far is
+    acknowledged, writes the copy to the table and acknowledges the events (one checkpoint at a time).
+
+    A partition's state depends only on its own events (every ticker has one partition), so partitions
+    are checkpointed one at a time, in turn, each once per ``interval``: the copying and the changelog
+    writes of a whole interval would otherwise come in one burst that holds up every frame behind it
+    (at 6k frames/s, 500 tickers' states once a second gave a p99 of 51 ms; 28-41 ms once the burst
+    came every 5 s).
     """
 
     def __init__(self, ctx: AppContext, normalizer: Normalizer, table: BookTable, **kw: Any) -> None:
@@ -159,21 +165,18 @@ class Checkpoints(Service):
         self.normalizer = normalizer
         self.table = table
         self.interval = ctx.settings.checkpoint_interval
+        self.partitions = ctx.partitions
         self.lock = asyncio.Lock()
         self._one_at_a_time = asyncio.Lock()
-        self._pending: list[tuple[Any, Any]] = []  # (stream, event) to acknowledge
-        self._last = time.monotonic()
+        self._pending: dict[int, list[tuple[Any, Any]]] = {}  # partition: (stream, event) to acknowledge
+        self._turn = 0  # the partition whose checkpoint is next
 
     def handled(self, stream: Any, event: Any) -> None:
-        self._pending.append((stream, event))
+        self._pending.setdefault(event.message.partition, []).append((stream, event))
 
-    def due(self) -> bool:
-        return bool(self._pending) and (
-            time.monotonic() - self._last >= self.interval or not self.app.flow_control.is_active()
-        )
-
-    async def checkpoint(self, *, forget: bool = False) -> None:
-        """Outputs acknowledged, then state written, then inputs acknowledged; ``forget``: drop the cache.
+    async def checkpoint(self, partition: int | None = None, *, forget: bool = False) -> None:
+        """Outputs acknowledged, then state written, then inputs acknowledged, of ``partition`` (None:
+        all); ``forget``: drop the cache.
 
         The state is copied under :attr:`lock` (no event is half-handled then: every output of the events
         it includes has been handed to the producer); the wait for acknowledgements and the writes happen
@@ -182,9 +185,13 @@ class Checkpoints(Service):
         """
         async with self._one_at_a_time:
             async with self.lock:
-                self._last = time.monotonic()
-                pending, self._pending = self._pending, []
-                states = self.normalizer.snapshot()
+                if partition is None:
+                    pending = [e for events in self._pending.values() for e in events]
+                    self._pending.clear()
+                    states = self.normalizer.snapshot()
+                else:
+                    pending = self._pending.pop(partition, [])
+                    states = self.normalizer.snapshot(lambda t: partition_for(t, self.partitions) == partition)
                 self.table.stash(states)  # the store may run ahead of the changelog, never behind
                 if forget:
                     self.normalizer.forget()
@@ -195,7 +202,7 @@ class Checkpoints(Service):
                 await self.table.send_changelog(states)
             except Exception:
                 self.normalizer.mark_dirty(states)
-                self._pending[:0] = pending
+                self._put_back(pending)
                 raise
             for n, (stream, event) in enumerate(pending, 1):
                 await stream.ack(event)
@@ -204,13 +211,32 @@ class Checkpoints(Service):
 
     @Service.task
     async def _tick(self) -> None:
+        every = self.interval / self.partitions
+        turn_at = time.monotonic() + every
         while not self.should_stop:
-            await self.sleep(0.05)
-            if self.due() and not self._one_at_a_time.locked():
-                try:
-                    await self.checkpoint()
-                except Exception as e:  # e.g. a publish refused by the server: retried next time
-                    log.error("normalizer checkpoint failed (retried): %r", e)
+            await self.sleep(min(0.05, every))
+            if not self._pending or self._one_at_a_time.locked():
+                continue
+            partition: int | None = None  # a rebalance waits for every event taken: all partitions at once
+            if self.app.flow_control.is_active():
+                if time.monotonic() < turn_at:
+                    continue
+                turn_at = max(turn_at + every, time.monotonic())
+                partition, self._turn = self._turn, (self._turn + 1) % self.partitions
+                if partition not in self._pending:
+                    continue
+            try:
+                await self.checkpoint(partition)
+            except Exception as e:  # e.g. a publish refused by the server: retried next time
+                log.error("normalizer checkpoint failed (retried): %r", e)
+
+    def _put_back(self, pending: list[tuple[Any, Any]]) -> None:
+        """Make ``pending`` the first events to acknowledge again, in their order (a failed checkpoint)."""
+        back: dict[int, list[tuple[Any, Any]]] = {}
+        for stream, event in pending:
+            back.setdefault(event.message.partition, []).append((stream, event))
+        for partition, events in back.items():
+            self._pending[partition] = events + self._pending.get(partition, [])
 
 
 def install(ctx: AppContext) -> None:

@@ -132,11 +132,17 @@ class Normalizer:
         self._tickers.clear()
         self._dirty.clear()
 
-    def snapshot(self) -> dict[str, Any]:
-        """The state of every entry touched since the last snapshot (copies: they do not change after)."""
-        out = {f"book:{name}": self._tickers[name].state() for name in self._dirty}
-        self._dirty.clear()
-        return out
+    def snapshot(self, select: Callable[[str], bool] | None = None) -> dict[str, Any]:
+        """The state of every entry touched since its last snapshot (copies: they do not change after).
+
+        ``select``: only the tickers it accepts (the others stay touched, for a later snapshot).
+        """
+        if select is None:
+            names, self._dirty = self._dirty, set()
+        else:
+            names = {name for name in self._dirty if select(name)}
+            self._dirty -= names
+        return {f"book:{name}": self._tickers[name].state() for name in names}
 
     def mark_dirty(self, keys: Iterable[str]) -> None:
         """Have the next :meth:`snapshot` include ``keys`` again (a snapshot that could not be stored)."""
