@@ -67,22 +67,31 @@ class PublicSubjects:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self.published = 0
-        self._subjects: dict[tuple[str, str], str] = {}
+        self._subjects: dict[tuple[type[Any], str], str] = {}
 
     async def publish(self, records: list[r.AnyRecord], structs: list[bytes]) -> None:
         """Publish each record (``structs[i]`` is ``records[i]`` encoded with its own struct as root)."""
         producer = cast("Producer", self.ctx.app.producer)  # nats:// (or memory://, for tests)
-        subjects = self._subjects
+        known = self._subjects
+        subjects: list[str] = []
+        payloads: list[bytes] = []
         for rec, payload in zip(records, structs, strict=True):
-            ticker = getattr(rec, "ticker", "")
-            kind = PUBLIC_TYPES.get(type(rec))
-            if not ticker or kind is None:
-                continue
-            subject = subjects.get((kind, ticker))
+            subject = known.get((type(rec), rec.ticker))
             if subject is None:
-                subject = subjects[kind, ticker] = names.subject(self.ctx.env, "kalshi", kind, ticker)
-            await producer.publish_core(subject, payload)
-            self.published += 1
+                subject = self._subject(rec)
+                if subject is None:
+                    continue
+            subjects.append(subject)
+            payloads.append(payload)
+        await producer.publish_core_many(subjects, payloads)
+        self.published += len(subjects)
+
+    def _subject(self, rec: r.AnyRecord) -> str | None:
+        kind = PUBLIC_TYPES.get(type(rec))
+        if not rec.ticker or kind is None:
+            return None
+        subject = self._subjects[type(rec), rec.ticker] = names.subject(self.ctx.env, "kalshi", kind, rec.ticker)
+        return subject
 
 
 class BookTable(MutableMapping[str, Any]):

@@ -11,7 +11,7 @@ shared between processes. Sends resolve at once; this transport measures Faust a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -251,6 +251,9 @@ class Producer(base_producer.Producer):
 
     async def publish_core(self, subject: str, payload: bytes) -> None:
         """Core NATS publishes have no subscribers in memory: dropped, as core NATS drops them then."""
+
+    async def publish_core_many(self, subjects: Sequence[str], payloads: Sequence[bytes]) -> None:
+        """Dropped, as :meth:`publish_core` drops them."""
 
     async def flush(self) -> None:
         await self.buffer.flush()

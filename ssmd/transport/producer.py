@@ -22,6 +22,7 @@ import asyncio
 import contextvars
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Any, cast
 
 from faust.exceptions import ProducerSendError
@@ -190,6 +191,11 @@ class Producer(base.Producer):
         """
         publisher = self._publisher or await self._connect()
         publisher.publish_core(subject, payload)
+
+    async def publish_core_many(self, subjects: Sequence[str], payloads: Sequence[bytes]) -> None:
+        """:meth:`publish_core` of each ``payloads[i]`` on ``subjects[i]`` (one call for a whole batch)."""
+        publisher = self._publisher or await self._connect()
+        publisher.publish_core_many(subjects, payloads)
 
     async def dead_letter(self, topic: str, partition: int, offset: int, key: bytes | None,
                           value: bytes | None, reason: str) -> None:

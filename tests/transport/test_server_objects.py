@@ -100,6 +100,16 @@ async def test_core_publishes_ride_along_with_jetstream_publishes(nats_server: A
             publisher.publish_core("bad subject", b"x")
         await wait_for(lambda: len(got) == 300, 10, "every core message")
         assert got == [str(i).encode() for i in range(300)]
+        # Many at once (a normalized batch's public copies): in order; a bad one stops the rest.
+        more = range(300, 700)
+        publisher.publish_core_many([f"live.t{i % 3}" for i in more], [str(i).encode() for i in more])
+        with pytest.raises(nats_errors.BadSubjectError):
+            publisher.publish_core_many(["live.ok", "bad subject", "live.never"], [b"ok", b"x", b"never"])
+        with pytest.raises(nats_errors.MaxPayloadError):
+            publisher.publish_core_many(["live.big"], [b"x" * (nc.max_payload + 1)])
+        await wait_for(lambda: len(got) == 701, 10, "every valid core message")
+        await asyncio.sleep(0.1)
+        assert got == [str(i).encode() for i in range(700)] + [b"ok"]
     finally:
         await publisher.close()
         await watcher.close()
