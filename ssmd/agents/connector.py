@@ -135,8 +135,7 @@ def install(ctx: AppContext) -> None:
         data = codec.encode_batch(frames)
         if hand_off:
             handoff.put(data, frames)
-        fut = await raw_topic.send(value=data, partition=partition)
-        await fut
+        await (await raw_topic.send_value(data, partition))
 
     class Capture(Service):
         """Runs the connector and the batcher for the app's lifetime."""

@@ -297,7 +297,7 @@ def install(ctx: AppContext) -> None:
         if out.records:
             # One encoding gives both the batch and each record's public-subject message.
             batch, structs = codec.encode_batch_and_structs(out.records)
-            await ctx.normalized.send(value=batch, partition=partition)
+            await ctx.normalized.send_value(batch, partition)
             await public.publish(out.records, structs)
         if out.resync and capture is not None:
             capture.resync(out.resync)

@@ -1,4 +1,5 @@
-"""A Faust ``Topic`` class that sets undecodable messages aside instead of crashing the agent.
+"""A Faust ``Topic`` class that sets undecodable messages aside instead of crashing the agent, and
+sends pre-encoded values without Faust's per-send machinery (:meth:`Topic.send_value`).
 
 Faust's default reaction to a key or value that cannot be deserialized is to raise the error
 inside the agent. Apps that use ``faust.App(..., Topic="ssmd.transport.dlq:Topic")`` (or create
@@ -13,10 +14,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Awaitable
 from typing import Any, ClassVar
 
 import faust
-from faust.types import Message
+from faust.types import Message, RecordMetadata
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,16 @@ class Topic(faust.Topic):
     """``faust.Topic`` whose decode errors go to the dead-letter subject."""
 
     dead_letters: ClassVar[Counter[str]] = Counter()
+
+    async def send_value(self, value: bytes, partition: int) -> Awaitable[RecordMetadata]:
+        """Send ``value``, already serialized, to ``partition``; the future resolves once it is stored.
+
+        The message is the one ``send(value=value, partition=partition)`` sends with the raw serializers
+        and no key (the producer gives it the same time and message id), straight through the producer:
+        without Faust's send machinery (a ``FutureMessage``, its channel, callbacks and sensors), which
+        cost more than the producer's own work, once per batch sent on the capture path.
+        """
+        return await self.app.producer.send(self.get_topic_name(), None, value, partition, None, None)
 
     async def on_key_decode_error(self, exc: Exception, message: Message) -> None:
         await self._dead_letter(exc, message)
