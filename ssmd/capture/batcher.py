@@ -79,8 +79,11 @@ class Batcher:
         if self._buffered > self.high_water and not self._paused and self._on_pressure is not None:
             self._paused = True
             self._on_pressure(True)
-        if partition not in self._inflight and not self._closed:
-            self._maybe_start(partition)
+        if partition in self._inflight or self._closed:
+            return
+        if partition in self._timers and len(self._buffers[partition]) < self.min_batch:
+            return  # the partition's timer is set and only a full batch goes sooner: nothing to decide
+        self._maybe_start(partition)
 
     def _maybe_start(self, partition: int) -> None:
         """Start a batch if the buffer is big enough, or old enough within the budget; else set a timer."""

@@ -42,6 +42,7 @@ from .topology import Topology
 
 # (id of the event being handled, sends made for it) in the current task
 _sends_for_event: contextvars.ContextVar[tuple[int, int]] = contextvars.ContextVar("ssmd_sends_for_event")
+_SUBJECTS_KEPT = 1 << 16  # publish subjects remembered (keyed topics: one per key in use)
 
 
 class Producer(base.Producer):
@@ -58,7 +59,7 @@ class Producer(base.Producer):
         self._id = secrets.token_hex(6)
         self._counter = 0
         self._app_id: str | None = None
-        self._subjects: dict[tuple[str, int], str] = {}
+        self._subjects: dict[tuple[str, int, bytes | None], str] = {}
         self._start_lock = asyncio.Lock()
         self.dead_letters = 0
 
@@ -104,11 +105,14 @@ class Producer(base.Producer):
         return f"{self._app_id}:{msg.topic}/{msg.partition}/{msg.offset}:{n}"
 
     def _subject(self, layout: TopicLayout, partition: int, key: bytes | None) -> str:
-        if layout.keyed:
-            return layout.publish_subject(partition, key)
-        subject = self._subjects.get((layout.topic, partition))
+        # Remembered: a changelog writes the same keys over and over (one per ticker, every checkpoint).
+        cache_key = (layout.topic, partition, key if layout.keyed else None)
+        subject = self._subjects.get(cache_key)
         if subject is None:
-            subject = self._subjects[(layout.topic, partition)] = layout.publish_subject(partition, key)
+            subject = layout.publish_subject(partition, key)
+            if len(self._subjects) >= _SUBJECTS_KEPT:
+                self._subjects.clear()
+            self._subjects[cache_key] = subject
         return subject
 
     async def send(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None,
