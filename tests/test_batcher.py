@@ -115,15 +115,15 @@ async def test_the_event_budget_grows_batches_under_load_and_bounds_the_wait() -
     await b.close()
 
 
-async def test_a_busy_process_waits_for_bigger_batches_up_to_busy_linger() -> None:
-    busy = False
+async def test_cpu_pressure_lets_batches_wait_longer_up_to_busy_linger() -> None:
+    pressure = 0.0
     sent: list[tuple[int, float]] = []  # (frames, oldest frame's wait in s)
 
     async def send(p: int, frames: list[RawFrame]) -> None:
         sent.append((len(frames), (time.time_ns() - frames[0].received_ns) / 1e9))
 
-    b = Batcher(send, min_batch=10_000, linger=0.001, max_linger=0.02, max_rate=1, busy=lambda: busy,
-                busy_linger=0.15)  # fmt: skip
+    b = Batcher(send, min_batch=10_000, linger=0.001, max_linger=0.02, max_rate=1, pressure=lambda: pressure,
+                busy_linger=0.3)  # fmt: skip
 
     async def half_a_second() -> list[tuple[int, float]]:
         sent.clear()
@@ -138,7 +138,11 @@ async def test_a_busy_process_waits_for_bigger_batches_up_to_busy_linger() -> No
 
     idle = await half_a_second()
     assert len(idle) >= 15 and max(w for _, w in idle) < 0.02 + 0.05, idle  # max_linger bounds the wait
-    busy = True
+    pressure = 0.5
+    half = await half_a_second()
+    waits = sorted(w for _, w in half[:-1])  # the last batch is the drain's
+    assert 3 <= len(half) <= 8 and 0.16 - 0.02 <= waits[len(waits) // 2] < 0.16 + 0.08, half  # halfway: 160 ms
+    pressure = 1.0
     loaded = await half_a_second()
-    assert len(loaded) <= 5 and max(w for _, w in loaded) < 0.15 + 0.05, loaded  # batches of ~busy_linger
+    assert len(loaded) <= 3 and max(w for _, w in loaded) < 0.3 + 0.05, loaded  # batches of ~busy_linger
     await b.close()
