@@ -153,6 +153,15 @@ class BookTable(MutableMapping[str, Any]):
         return len(self.table.data)
 
 
+class OutputLost(Exception):
+    """A normalized batch was refused by the server (or never acknowledged): its records are not stored."""
+
+    def __init__(self, cause: BaseException | None) -> None:
+        why = repr(cause) if cause is not None else "the producer stopped before it was acknowledged"
+        super().__init__(f"a normalized batch was not stored ({why}); its raw inputs stay unacknowledged")
+        self.cause = cause
+
+
 class Checkpoints(Service):
     """Raw events taken but not yet acknowledged, and the checkpoints that acknowledge them.
 
@@ -179,6 +188,19 @@ class Checkpoints(Service):
         self._one_at_a_time = asyncio.Lock()
         self._pending: dict[int, list[tuple[Any, Any]]] = {}  # partition: (stream, event) to acknowledge
         self._turn = 0  # the partition whose checkpoint is next
+        self.lost: BaseException | None = None
+        """Why an output was refused (the first one): its inputs must be normalized again, after a restart."""
+        self._unsure = False
+
+    def watch(self, sent: asyncio.Future[Any]) -> None:
+        """Track an output sent: one that is refused (or never acknowledged) stops every later checkpoint."""
+        sent.add_done_callback(self._output_done)
+
+    def _output_done(self, sent: asyncio.Future[Any]) -> None:
+        if sent.cancelled():
+            self._unsure = True  # the producer stopped before it was acknowledged
+        elif (exc := sent.exception()) is not None and self.lost is None:
+            self.lost = exc
 
     def handled(self, stream: Any, event: Any) -> None:
         self._pending.setdefault(event.message.partition, []).append((stream, event))
@@ -208,6 +230,7 @@ class Checkpoints(Service):
                 return
             try:
                 await self.app.producer.flush()  # waits for what was sent before the call: all of it
+                self._check_outputs()
                 await self.table.send_changelog(states)
             except Exception:
                 self.normalizer.mark_dirty(states)
@@ -217,6 +240,16 @@ class Checkpoints(Service):
                 await stream.ack(event)
                 if n % 64 == 0:
                     await asyncio.sleep(0)  # hundreds of events per checkpoint: let frames in meanwhile
+
+    def _check_outputs(self) -> None:
+        """Raise :class:`OutputLost` once any output was refused or dropped unacknowledged.
+
+        Its records are not stored, so neither the state that includes them nor the acknowledgement of
+        their inputs may be: the last checkpoint before it stays the one a restart resumes from, and
+        the restarted worker normalizes those inputs again (JetStream drops the copies of what was stored).
+        """
+        if self.lost is not None or self._unsure:
+            raise OutputLost(self.lost)
 
     @Service.task
     async def _tick(self) -> None:
@@ -236,7 +269,12 @@ class Checkpoints(Service):
                     continue
             try:
                 await self.checkpoint(partition)
-            except Exception as e:  # e.g. a publish refused by the server: retried next time
+            except OutputLost as e:
+                # Going on would leave those records out for good: stop, so a restart normalizes them again.
+                log.critical("%s; stopping the worker", e)
+                await self.crash(e)
+                return
+            except Exception as e:  # e.g. the changelog unreachable for a moment: retried next time
                 log.error("normalizer checkpoint failed (retried): %r", e)
 
     def _put_back(self, pending: list[tuple[Any, Any]]) -> None:
@@ -297,7 +335,7 @@ def install(ctx: AppContext) -> None:
         if out.records:
             # One encoding gives both the batch and each record's public-subject message.
             batch, structs = codec.encode_batch_and_structs(out.records)
-            await ctx.normalized.send_value(batch, partition)
+            checkpoints.watch(await ctx.normalized.send_value(batch, partition))
             await public.publish(out.records, structs)
         if out.resync and capture is not None:
             capture.resync(out.resync)

@@ -12,10 +12,10 @@ acknowledged the message, so its offset is committed normally.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
-from collections.abc import Awaitable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import faust
 from faust.types import Message, RecordMetadata
@@ -28,7 +28,7 @@ class Topic(faust.Topic):
 
     dead_letters: ClassVar[Counter[str]] = Counter()
 
-    async def send_value(self, value: bytes, partition: int) -> Awaitable[RecordMetadata]:
+    async def send_value(self, value: bytes, partition: int) -> asyncio.Future[RecordMetadata]:
         """Send ``value``, already serialized, to ``partition``; the future resolves once it is stored.
 
         The message is the one ``send(value=value, partition=partition)`` sends with the raw serializers
@@ -36,7 +36,8 @@ class Topic(faust.Topic):
         without Faust's send machinery (a ``FutureMessage``, its channel, callbacks and sensors), which
         cost more than the producer's own work, once per batch sent on the capture path.
         """
-        return await self.app.producer.send(self.get_topic_name(), None, value, partition, None, None)
+        sent = await self.app.producer.send(self.get_topic_name(), None, value, partition, None, None)
+        return cast("asyncio.Future[RecordMetadata]", sent)  # both ssmd transports return a future
 
     async def on_key_decode_error(self, exc: Exception, message: Message) -> None:
         await self._dead_letter(exc, message)
