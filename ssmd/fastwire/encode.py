@@ -82,6 +82,23 @@ def _e2(size: Decimal) -> int:
     return fixed
 
 
+_TEXTS: dict[str, tuple[bytes, int, int]] = {}
+
+
+def _text(value: str) -> tuple[bytes, int, int]:
+    """A text's bytes with its NUL and padding, the low bits of its pointer but the offset, and its words.
+
+    An empty text is ``(b"", 0, 0)``: a null pointer, as the reference writer leaves it.
+    """
+    raw = value.encode()
+    n = len(raw)
+    piece = (raw + _ZEROS[8 - (n & 7)], 1 | _TEXT | (n + 1) << 35, (n + 8) >> 3) if n else (b"", 0, 0)
+    if len(_TEXTS) >= _CACHE_LIMIT:
+        _TEXTS.clear()
+    _TEXTS[value] = piece
+    return piece
+
+
 def _texts(values: tuple[str, ...], pointer: int, tail: int, out: list[bytes]) -> tuple[list[int], int]:
     """Pointers for texts laid out from word ``tail``, the first pointer being at word ``pointer``."""
     words = []
@@ -148,7 +165,7 @@ class Writer:
         out = [b""]
         append = out.append
         pointers = [0] * (2 * n)
-        members, pack_raw, zeros = self._members, _PACK_RAW, _ZEROS
+        members, pack_raw, zeros, texts = self._members, _PACK_RAW, _ZEROS, _TEXTS
         at = 3 + 2 * n  # root pointer, Batch struct, list tag, then two words per Record element
         for i, r in enumerate(records):
             if type(r) is not RawFrame:
@@ -157,33 +174,34 @@ class Writer:
                 pointers[2 * i + 1] = (at - 5 - 2 * i) << 2 | hi
                 at = write(r, at, out)
                 continue
-            # A RawFrame (every record of the raw stream), written inline: _raw by hand.
+            # A RawFrame (every record of the raw stream), written inline: _raw by hand. Channel and
+            # ticker are a few texts repeated all day: their padded bytes come from a cache.
             pointers[2 * i] = 4
             pointers[2 * i + 1] = (at - 5 - 2 * i) << 2 | _RAW_HI
-            channel, data, ticker = r.channel.encode(), r.data, r.ticker.encode()
-            nc, nd, nt = len(channel), len(data), len(ticker)
+            channel = texts.get(r.channel) or _text(r.channel)
+            ticker = texts.get(r.ticker) or _text(r.ticker)
+            data = r.data
+            nd = len(data)
             tail = at + 8
             p_channel = p_data = p_ticker = 0
-            if nc:
-                p_channel = (tail - at - 6) << 2 | 1 | _TEXT | (nc + 1) << 35
-                tail += (nc + 8) >> 3
+            if channel[1]:
+                p_channel = (tail - at - 6) << 2 | channel[1]
+                tail += channel[2]
             if nd:
                 p_data = (tail - at - 7) << 2 | 1 | _TEXT | nd << 35
                 tail += (nd + 7) >> 3
-            if nt:
-                p_ticker = (tail - at - 8) << 2 | 1 | _TEXT | (nt + 1) << 35
-                tail += (nt + 8) >> 3
+            if ticker[1]:
+                p_ticker = (tail - at - 8) << 2 | ticker[1]
+                tail += ticker[2]
             append(pack_raw(r.received_ns, r.connection_id or 0, r.sid or 0, r.seq or 0, r.frame_no or 0,
                             p_channel, p_data, p_ticker))
-            if nc:
-                append(channel)
-                append(zeros[8 - (nc & 7)])
+            if channel[1]:
+                append(channel[0])
             if nd:
                 append(data)
                 append(zeros[-nd & 7])
-            if nt:
-                append(ticker)
-                append(zeros[8 - (nt & 7)])
+            if ticker[1]:
+                append(ticker[0])
             at = tail
         out[0] = _batch_head(n, at, pointers)
         return b"".join(out)
