@@ -171,6 +171,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(steal, all) CPU ticks of the whole machine so far (Linux /proc/stat): time the hypervisor gave away."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
 def tail(log: Path) -> str:
     return log.read_text(errors="replace")[-3000:]
 
@@ -199,6 +205,7 @@ class Step:
     raw_batch: float = 0.0  # frames per raw batch message
     norm_batch: float = 0.0  # records per normalized batch message
     load: float = 0.0
+    steal: float = 0.0  # share of the machine's CPU time taken by the hypervisor in the window
     baseline_js: float = 0.0
     baseline_core: float = 0.0
 
@@ -361,13 +368,15 @@ async def run_rate(step: Step, sim: Simulator, worker: int, streams: Streams, pu
     await asyncio.sleep(warmup)
     raw0, norm0 = await streams.last_seq(streams.raw), await streams.last_seq(streams.normalized)
     sent0, cpu0, scpu0, t0 = sim.written(), cpu_seconds(worker), cpu_seconds(sim.proc.pid), time.monotonic()
-    ncpu0 = cpu_seconds(nats_pid)
+    ncpu0, ticks0 = cpu_seconds(nats_pid), machine_ticks()
     public.recording = True
     await asyncio.sleep(seconds)
     public.recording = False
     raw1, norm1 = await streams.last_seq(streams.raw), await streams.last_seq(streams.normalized)
     sent1, cpu1, scpu1, t1 = sim.written(), cpu_seconds(worker), cpu_seconds(sim.proc.pid), time.monotonic()
     step.nats_cpu = (cpu_seconds(nats_pid) - ncpu0) / (t1 - t0)
+    ticks1 = machine_ticks()
+    step.steal = (ticks1[0] - ticks0[0]) / max(1, ticks1[1] - ticks0[1])
     step.load = os.getloadavg()[0]
     sim.rate(0)
     step.drain = await drain(streams)
@@ -479,7 +488,7 @@ def table(steps: list[Step]) -> str:
             f"{'p50':>6} {'p99':>7} "
             f"{'int50':>6} {'int99':>6} {'raw99':>6} {'pub99':>6} {'drain':>5} {'rawb':>5} {'normb':>5} "
             f"{'base_js':>8} "
-            f"{'ratio':>5} {'core':>8} {'load':>5}")
+            f"{'ratio':>5} {'core':>8} {'load':>5} {'steal':>5}")
     rows = [head, "-" * len(head)]
     for s in steps:
         rows.append(
@@ -489,7 +498,7 @@ def table(steps: list[Step]) -> str:
             f"{pct(s.raw_lat, .99):6.1f} "
             f"{pct(s.public, .99):6.1f} {s.drain:5.1f} {s.raw_batch:5.1f} {s.norm_batch:5.1f} "
             f"{s.baseline_js:8.0f} {s.normalized / s.baseline_js:5.2f} "
-            f"{s.baseline_core:8.0f} {s.load:5.1f}")
+            f"{s.baseline_core:8.0f} {s.load:5.1f} {100 * s.steal:4.1f}%")
     return "\n".join(rows)
 
 
@@ -528,7 +537,8 @@ async def main_async(args: argparse.Namespace) -> None:
         print(f"command: {' '.join(sys.argv)}")
         print(f"{args.markets} markets, {args.seconds:g} s per rate after {args.warmup:g} s warm-up; frames/s; "
               "latencies in ms (p50/p99: simulator send -> normalized record stored; int: worker receive -> "
-              "stored; pub99: send -> public core-NATS arrival, sampled tickers); cpu in cores")
+              "stored; pub99: send -> public core-NATS arrival, sampled tickers); cpu in cores; "
+              "steal: the hypervisor's share of the machine's CPU time")
         print(table(steps))
         good = [s for s in steps if s.sustainable]
         best = max(steps, key=lambda s: s.normalized)
