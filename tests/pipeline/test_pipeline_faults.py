@@ -75,7 +75,11 @@ class Run:
             gaps = [x for x in records if isinstance(x, r.Gap)]
             if gaps and {g.ticker for g in gaps if g.end_ns is None} <= {g.ticker for g in gaps if g.end_ns}:
                 return records
-        msg = "gaps were not closed by recovery snapshots"
+        # Say why, so that a rare failure explains itself: which tickers, what the pipeline counted.
+        still_open = {g.ticker for g in gaps if g.end_ns is None} - {g.ticker for g in gaps if g.end_ns}
+        msg = (f"gaps were not closed by recovery snapshots: open on {sorted(still_open)}; gaps {gaps}; "
+               f"normalizer {self.counters}; resyncs wanted {self.capture.core.resync_wanted}; "
+               f"snapshots sent {self.sent_of_type('orderbook_snapshot')}")  # fmt: skip
         raise AssertionError(msg)
 
 
