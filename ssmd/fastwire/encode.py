@@ -256,13 +256,13 @@ class Writer:
 
     def _trade(self, r: Trade, at: int, out: list[bytes]) -> int:
         yes, count = _E4.get(r.yes_price) or _e4(r.yes_price), _E2.get(r.count) or _e2(r.count)
-        ticker, trade_id = r.ticker.encode(), r.trade_id.encode()
-        nk, ni = len(ticker), len(trade_id)
+        ticker, trade_id = _TEXTS.get(r.ticker) or _text(r.ticker), r.trade_id.encode()
+        ni = len(trade_id)
         tail = at + 12
         p_ticker = p_trade = 0
-        if nk:
-            p_ticker = (tail - at - 11) << 2 | 1 | _TEXT | (nk + 1) << 35
-            tail += (nk + 8) >> 3
+        if ticker[1]:
+            p_ticker = (tail - at - 11) << 2 | ticker[1]
+            tail += ticker[2]
         if ni:
             p_trade = (tail - at - 12) << 2 | 1 | _TEXT | (ni + 1) << 35
             tail += (ni + 8) >> 3
@@ -270,8 +270,8 @@ class Writer:
             r.exchange_ns or 0, yes / 10_000, min(count // 100, _U32_MAX), self._sides[r.taker_side],
             r.flagged | r.block_trade << 1, yes, 10_000 - yes, count, r.received_ns, r.sid or 0, r.seq or 0,
             r.connection_id or 0, p_ticker, p_trade))
-        if nk:
-            out += (ticker, _ZEROS[8 - (nk & 7)])
+        if ticker[1]:
+            out.append(ticker[0])
         if ni:
             out += (trade_id, _ZEROS[8 - (ni & 7)])
         return tail
@@ -279,13 +279,13 @@ class Writer:
     def _book(self, r: OrderBookUpdate, at: int, out: list[bytes]) -> int:
         head = len(out)
         out.append(b"")
-        ticker = r.ticker.encode()
+        ticker = _TEXTS.get(r.ticker) or _text(r.ticker)
         tail = at + 9
         p_ticker = 0
-        if n := len(ticker):  # the ticker text right after the struct, as _texts would place it
-            p_ticker = 2 << 2 | 1 | _TEXT | (n + 1) << 35
-            out += (ticker, _ZEROS[8 - (n & 7)])
-            tail += (n + 8) >> 3
+        if ticker[1]:  # the ticker text right after the struct, as _texts would place it
+            p_ticker = 2 << 2 | ticker[1]
+            out.append(ticker[0])
+            tail += ticker[2]
         p_bids, tail = _levels(r.bids, at + 7, tail, out)
         p_asks, tail = _levels(r.asks, at + 8, tail, out)
         out[head] = _PACK_BOOK(r.exchange_ns or 0, self._book_kinds[r.kind], r.flagged, r.received_ns,
