@@ -37,28 +37,28 @@ worker's connection (the rest are other channels' messages), so ``--rates 27000`
 What bounds it (py-spy, 2-core VM shared by the worker, the simulator, nats-server and this process):
 
 * One worker process does everything for every frame on one core: WebSocket read and envelope scan,
-  sequence check, raw batch encode and publish (capture, ~35% of the samples at saturation), parse,
-  book, record build, normalized batch encode and publish, public per-ticker publishes (normalizer,
-  ~40%; the raw batches it consumes from the capture beside it are not decoded again, see
-  ``ssmd/capture/handoff.py``), socket writes and the event loop (~15-20%). That is ~33 us of CPU per
-  frame at 24k frames/s in a quiet run; the simulator (~0.45 core at that rate) and nats-server take
+  sequence check, raw batch encode and publish (capture, ~28% of the samples at saturation), parse, book,
+  record build, normalized batch encode and publish, public per-ticker publishes (normalizer, ~45%; the
+  raw batches it consumes from the capture beside it are not decoded again, see
+  ``ssmd/capture/handoff.py``), socket writes (~7%) and the event loop (~11%). That is ~38 us of CPU per
+  frame at 23k frames/s in a quiet run; the simulator (~0.5-0.7 core at that rate) and nats-server take
   the other core, and when the machine is busy the simulator's share is what moves the figure most.
 * Per Faust event the pipeline pays ~1 ms of CPU (Faust on both sides, the socket writes it triggers,
   the wakeups). Below saturation every partition's batch goes out at the batcher's ``max_linger``
-  (20 ms) at the latest, so with 8 partitions a busy worker sent ~400 events/s; once the worker is
-  CPU-bound (``ssmd/capture/cpuload.py``: 0.9 of a core, until below 0.75) batches wait up to 50 ms and
-  grow 2-4x (one A/B pair at 24.2k frames/s offered: 24.0k normalized against 15.5k). Below ~3k frames/s most of the
-  worker's CPU is per-event cost, not per-frame cost.
-* Latency: a frame waits up to ``max_linger`` for company, plus a raw publish round trip, the consumer's
-  delivery, the normalizing and the normalized publish. The tail: checkpoints (once a second: copy and
-  write every touched ticker's state, then acknowledge the events, in slices), garbage collections
-  (6-20 ms once the startup heap is frozen, ``ssmd/gcpause.py``; 60-80 ms before) and socket reads
-  delayed by a busy loop. p99 stays under 50 ms up to ~6k frames/s in quiet runs (up to ~12k in some).
-* The baseline (bare nats-py ``publish_async`` of the same frames, one per message, nothing else) does a
-  small fraction of this work per frame, so a ratio of 1.0 is out of reach for a process that also
-  receives, checks, normalizes and republishes every frame. More worker processes split the partitions
-  (and with them the markets), which is the way to more frames per machine; that scaling is not
-  measured here (two cores, already shared with the simulator and nats-server).
+  (20 ms) at the latest, so with 8 partitions a busy worker sends ~400 events/s; as the worker becomes
+  CPU-bound (``ssmd/capture/cpuload.py``: from 0.75 to 0.9 of a core) batches may wait longer, up to 50
+  ms, and grow 2-4x. Below ~3k frames/s most of the worker's CPU is per-event cost, not per-frame cost.
+* Latency: a frame waits up to the batcher's bound for company, plus a raw publish round trip, the
+  consumer's delivery, the normalizing and the normalized publish. The tail: checkpoints (each partition
+  in turn, once a checkpoint interval: copy and write its touched tickers' state, then acknowledge its
+  events), young-generation garbage collections (8-17 ms about twice a second, ``ssmd/gcpause.py``) and
+  the machine: the ``steal`` column is the hypervisor's share of the CPU time in the window. p99 stays
+  under 50 ms up to 11.7k frames/s in quiet runs (up to 5.9k in loaded ones).
+* The baseline (bare nats-py ``publish_async`` of the same frames, one per message, nothing else) costs
+  23-38 us of CPU per frame depending on the hour, so a ratio of 1.0 would need the whole pipeline to
+  cost less per frame than that one call. More worker processes split the partitions (and with them the
+  markets), which is the way to more frames per machine; that scaling is not measured here (two cores,
+  already shared with the simulator and nats-server).
 """
 
 from __future__ import annotations
