@@ -46,6 +46,9 @@ _new_book_update = r.unchecked_constructor(r.OrderBookUpdate)
 _new_trade = r.unchecked_constructor(r.Trade)
 
 
+_TRADE_IDS_KEPT = 16
+
+
 def _ids_in_range(exchange_ns: int | None, sid: int | None, seq: int | None) -> bool:
     """Whether the parser's exchange time, sid and seq fit a record (the one check parsing leaves)."""
     return ((exchange_ns is None or 0 < exchange_ns < r.U64_END) and (sid is None or 0 < sid < r.U64_END)
@@ -70,6 +73,7 @@ class TickerState:
     position: int | None = None  # raw stream position of the last event applied
     snap_conn: int | None = None  # connection of the snapshot the book comes from
     snap_ns: int = 0  # its receive time
+    trade_ids: list[str] = field(default_factory=list)  # the last few recorded (in memory only: see _trade)
 
     def state(self) -> dict[str, Any]:
         return {"book": self.book.state(), "conn": self.connection_id, "sid": self.sid, "last_ns": self.last_ns,
@@ -229,7 +233,7 @@ class Normalizer:
         of other processes' connections are copies: their book changes and snapshots are dropped, and so
         are their trades and lifecycle events received after that snapshot (earlier ones the new
         connection never saw: they are kept). Receive times of two hosts are compared there, so clock
-        skew moves that line.
+        skew moves that line; a trade kept on both sides of it is still recorded once (``_trade``).
         """
         if (t.snap_conn is None or frame.connection_id == t.snap_conn or not self.is_local(t.snap_conn)
                 or self.is_local(frame.connection_id)):  # fmt: skip
@@ -353,6 +357,21 @@ class Normalizer:
     def _trade(self, frame: r.RawFrame, msg: parse.TradePrint, t: TickerState, out: Output) -> None:
         header = msg.header
         self._touch(frame, t, header.sid, header.seq)
+        # A trade both connections of a handover carried is one trade (Kalshi's trade_id names it). The
+        # rule in _superseded keeps the old owner's trades received before the new owner's snapshot, but
+        # the trade channel may deliver to the new owner before its book snapshot arrives, and receive
+        # times of two processes only roughly order the two copies. Copies come within a second or two,
+        # so a few ids per ticker, kept in memory, catch them; after a restart, replays are skipped by
+        # their position instead.
+        trade_id = msg.trade_id
+        if trade_id:
+            seen = t.trade_ids
+            if trade_id in seen:
+                self.counters.duplicates += 1
+                return
+            seen.append(trade_id)
+            if len(seen) > _TRADE_IDS_KEPT:
+                del seen[0]
         # _E4 and _E2 check the price and count; the parser checked the rest but the ids.
         new = _new_trade if _ids_in_range(msg.exchange_ns, header.sid, header.seq) else r.Trade
         out.records.append(

@@ -230,6 +230,13 @@ def test_copies_from_the_previous_owner_are_dropped_once_the_book_is_ours() -> N
     (c,) = books(feed(delta(5, 2, "A", "yes", "0.1000", "1.00"), conn=2))
     assert c.bids == (r.Level(D("0.1"), D("3")),) and not c.flagged
     assert feed.n.counters.superseded == 3
+    # A trade the new owner got before its book snapshot, which the old owner also carried: recorded once.
+    feed2 = Feed(Normalizer(is_local=lambda conn: conn == 2))
+    feed2(snap(1, 1, "B", [("0.10", "1.00")], []), conn=1)
+    first = feed2(trade(2, 4, "B", "0.1000", "1.00", "yes"), conn=1)  # the old owner's copy: kept (earlier)
+    again = feed2(trade(6, 1, "B", "0.1000", "1.00", "yes").replace(b'"t1"', b'"t4"'), conn=2)  # same trade_id
+    assert [x.trade_id for x in first.records] == ["t4"] and again.records == []
+    assert gaps(feed2(trade(6, 2, "B", "0.1000", "2.00", "no"), conn=2)) == []  # its seq still counted
     # Without a local connection in the picture (the old behaviour), a new connection's snapshot still
     # takes over and nothing is dropped.
     other = Feed()
