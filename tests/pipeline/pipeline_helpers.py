@@ -66,6 +66,15 @@ async def read_batches(nats_url: str, topic: str) -> list[r.AnyRecord]:
     return out
 
 
+def updates_by_ticker(records: list[r.AnyRecord]) -> dict[str, list[r.OrderBookUpdate]]:
+    """The order book updates among ``records``, per ticker, in order."""
+    out: dict[str, list[r.OrderBookUpdate]] = {}
+    for rec in records:
+        if isinstance(rec, r.OrderBookUpdate):
+            out.setdefault(rec.ticker, []).append(rec)
+    return out
+
+
 def yes_book(updates: list[r.OrderBookUpdate]) -> tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]]:
     """Apply normalized updates in order; return (bids, asks) as price -> size."""
     bids: dict[Decimal, Decimal] = {}

@@ -9,13 +9,12 @@ be missing from the normalized stream for good, their raw inputs committed as do
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import nats
 from nats.js.api import DiscardPolicy
-from pipeline_helpers import read_settled, running, settings_for, truth_book, wait_for, yes_book
+from pipeline_helpers import read_settled, running, settings_for, truth_book, updates_by_ticker, wait_for, yes_book
 
 from ssmd import records as r
 from ssmd.app import topic_name
@@ -70,10 +69,7 @@ async def test_refused_records_are_normalized_again_after_a_restart(nats_server:
 
     assert not missing, f"{len(missing)} of {len(raw)} data frames have no normalized record, e.g. {missing[:5]}"
     assert len(raw) > 100
-    updates: dict[str, list[r.OrderBookUpdate]] = defaultdict(list)
-    for rec in normalized:
-        if isinstance(rec, r.OrderBookUpdate):
-            updates[rec.ticker].append(rec)
+    updates = updates_by_ticker(normalized)
     assert len(updates) == 4
     for ticker, ups in updates.items():
         assert yes_book(ups) == truth_book(sim, ticker), ticker

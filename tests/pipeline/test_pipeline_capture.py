@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nats
 from nats.aio.msg import Msg
-from pipeline_helpers import read_settled, running, settings_for, truth_book, wait_for, yes_book
+from pipeline_helpers import read_settled, running, settings_for, truth_book, updates_by_ticker, wait_for, yes_book
 
 from ssmd import codec, names
 from ssmd import records as r
@@ -66,10 +66,7 @@ async def test_every_frame_raw_and_books_equal_ground_truth(nats_server: NatsSer
     assert [f.data for f in sorted(mine, key=lambda f: f.frame_no or 0)] == theirs
 
     # Normalized: each ticker's book, rebuilt from its updates, equals the simulator's book.
-    updates: dict[str, list[r.OrderBookUpdate]] = defaultdict(list)
-    for rec in normalized:
-        if isinstance(rec, r.OrderBookUpdate):
-            updates[rec.ticker].append(rec)
+    updates = updates_by_ticker(normalized)
     assert len(updates) == 8
     for ticker, ups in updates.items():
         assert ups[0].kind == "snapshot"
@@ -103,10 +100,7 @@ async def test_dropped_frame_is_a_gap_then_recovered(nats_server: NatsServer, tm
     assert opened and {g.kind for g in opened} == {"exchange_seq"}
     assert all(g.missing == 1 for g in opened)
     assert {g.ticker for g in closed} == {g.ticker for g in opened}  # every gap closed by a recovery snapshot
-    updates: dict[str, list[r.OrderBookUpdate]] = defaultdict(list)
-    for rec in normalized:
-        if isinstance(rec, r.OrderBookUpdate):
-            updates[rec.ticker].append(rec)
+    updates = updates_by_ticker(normalized)
     for ticker, ups in updates.items():
         assert yes_book(ups) == truth_book(sim, ticker), ticker
 
