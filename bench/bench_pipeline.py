@@ -51,7 +51,7 @@ What bounds it (py-spy, 2-core VM shared by the worker, the simulator, nats-serv
 * Latency: a frame waits up to the batcher's bound for company, plus a raw publish round trip, the
   consumer's delivery, the normalizing and the normalized publish. The tail: checkpoints (each partition
   in turn, once a checkpoint interval: copy and write its touched tickers' state, then acknowledge its
-  events), young-generation garbage collections (8-17 ms about twice a second, ``ssmd/gcpause.py``) and
+  events), young-generation garbage collections (8-17 ms every 2-12 s, ``ssmd/gcpause.py``) and
   the machine: the ``steal`` column is the hypervisor's share of the CPU time in the window. p99 stays
   under 50 ms up to 11.7k frames/s in quiet runs (up to 5.9k in loaded ones).
 * The baseline (bare nats-py ``publish_async`` of the same frames, one per message, nothing else) costs

@@ -14,9 +14,10 @@ every frame a worker handles creates several. Two settings, both measured in
   times a second at 16k frames/s and scanned the frames in flight, promoting them so that older
   generations were scanned too: ~4% of the worker's CPU and generation-1 pauses of up to 19 ms. With
   10,000, most of those objects have died by reference counting before a collection comes, which
-  happens about twice a second: ~0.5% of the CPU, pauses of 8-17 ms. Older generations are collected
-  correspondingly less often (every 20 younger collections), so the full collections that remain
-  (30-70 ms, mostly the caches' objects) come minutes apart instead of every few seconds.
+  happens every 2-12 s: under 0.6% of the time, pauses of 8-17 ms (there is no cyclic garbage on the
+  hot path: ``gc.DEBUG_SAVEALL`` over 3 s at 11.7k frames/s saved none). Older generations are
+  collected correspondingly less often (every 20 younger collections), so the full collections that
+  remain (30-70 ms, mostly the caches' objects) come minutes apart instead of every few seconds.
 
 Objects that die by reference counting are freed as always; a reference cycle is collected later than
 with the defaults (at most a few seconds for young objects); only a cycle among frozen objects that
