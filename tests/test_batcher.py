@@ -122,7 +122,7 @@ async def test_cpu_pressure_lets_batches_wait_longer_up_to_busy_linger() -> None
     async def send(p: int, frames: list[RawFrame]) -> None:
         sent.append((len(frames), (time.time_ns() - frames[0].received_ns) / 1e9))
 
-    b = Batcher(send, min_batch=10_000, linger=0.001, max_linger=0.02, max_rate=1, pressure=lambda: pressure,
+    b = Batcher(send, min_batch=10_000, linger=0.001, max_linger=0.02, max_rate=1, cpu_pressure=lambda: pressure,
                 busy_linger=0.3)  # fmt: skip
 
     async def half_a_second() -> list[tuple[int, float]]:

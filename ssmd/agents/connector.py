@@ -143,7 +143,7 @@ def install(ctx: AppContext) -> None:
         def __init__(self, **kw: Any) -> None:
             super().__init__(**kw)
             self.load = CpuGauge()
-            self.batcher = Batcher(send, on_pressure=self._pressure, pressure=self.load.pressure)
+            self.batcher = Batcher(send, on_pressure=self._pressure, cpu_pressure=self.load.pressure)
             self.core = CaptureCore(ctx.partitions, self.batcher)
             self.connector: Connector | None = None
             self.handoff = handoff

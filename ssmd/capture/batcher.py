@@ -13,7 +13,7 @@ grow with load: every batch is one Faust event, and each stage downstream pays F
 above it, batches grow instead of the event rate, and no frame waits more than ``max_linger`` plus one
 round trip.
 
-As the process becomes CPU-bound (``pressure()`` from 0 to 1, :mod:`ssmd.capture.cpuload`) the bound
+As the process becomes CPU-bound (``cpu_pressure()`` from 0 to 1, :mod:`ssmd.capture.cpuload`) the bound
 grows from ``max_linger`` to ``busy_linger``: with every partition's batches going out at
 ``max_linger``, a saturated worker spends a third of its CPU on per-event overhead, and batches a few
 times bigger let it keep up with more frames (a saturated worker's latency is set by its backlog, not
@@ -44,14 +44,14 @@ class Batcher:
     def __init__(self, send: Send, *, max_batch: int = 1000, min_batch: int = 256, linger: float = 0.002,
                  max_linger: float = 0.02, max_rate: float = 100.0, high_water: int = 200_000,
                  on_pressure: Callable[[bool], None] | None = None, retry_delay: float = 0.5,
-                 pressure: Callable[[], float] | None = None, busy_linger: float = 0.05) -> None:  # fmt: skip
+                 cpu_pressure: Callable[[], float] | None = None, busy_linger: float = 0.05) -> None:  # fmt: skip
         self._send = send
         self.max_batch = max_batch
         self.min_batch = min_batch
         self.linger = linger
         self.max_linger = max(linger, max_linger)
         self.busy_linger = max(self.max_linger, busy_linger)
-        self._pressure = pressure
+        self._cpu_pressure = cpu_pressure
         self.max_rate = max_rate
         self._burst = 8.0
         self._tokens = self._burst
@@ -96,8 +96,8 @@ class Batcher:
             return
         waited = (time.time_ns() - buf[0].received_ns) / 1e9
         bound = self.max_linger
-        if self._pressure is not None:
-            bound += (self.busy_linger - self.max_linger) * self._pressure()
+        if self._cpu_pressure is not None:
+            bound += (self.busy_linger - self.max_linger) * self._cpu_pressure()
         delay = min(max(self.linger - waited, self._token_wait()), bound - waited)
         if delay <= 0:
             self._start(partition)

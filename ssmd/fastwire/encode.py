@@ -103,15 +103,13 @@ def _texts(values: tuple[str, ...], pointer: int, tail: int, out: list[bytes]) -
     """Pointers for texts laid out from word ``tail``, the first pointer being at word ``pointer``."""
     words = []
     for i, value in enumerate(values):
-        if not value:
+        piece, low, size = _TEXTS.get(value) or _text(value)
+        if not low:
             words.append(0)  # an empty text stays null, as the reference writer leaves it
             continue
-        raw = value.encode()
-        n = len(raw)
-        words.append((tail - pointer - i - 1) << 2 | 1 | _TEXT | (n + 1) << 35)
-        out.append(raw)
-        out.append(_ZEROS[8 - (n & 7)])
-        tail += (n + 8) >> 3
+        words.append((tail - pointer - i - 1) << 2 | low)
+        out.append(piece)
+        tail += size
     return words, tail
 
 

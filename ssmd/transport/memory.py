@@ -249,11 +249,8 @@ class Producer(base_producer.Producer):
                             *, transactional_id: str | None = None) -> RecordMetadata:
         return await (await self.send(topic, key, value, partition, timestamp, headers))
 
-    async def publish_core(self, subject: str, payload: bytes) -> None:
-        """Core NATS publishes have no subscribers in memory: dropped, as core NATS drops them then."""
-
     async def publish_core_many(self, subjects: Sequence[str], payloads: Sequence[bytes]) -> None:
-        """Dropped, as :meth:`publish_core` drops them."""
+        """Core NATS publishes have no subscribers in memory: dropped, as core NATS drops them then."""
 
     async def flush(self) -> None:
         await self.buffer.flush()

@@ -187,17 +187,13 @@ class Producer(base.Producer):
     def supports_headers(self) -> bool:
         return True
 
-    async def publish_core(self, subject: str, payload: bytes) -> None:
-        """A core NATS publish (no stream, no acknowledgement) sharing the socket writes of ``send``.
-
-        For live-feed copies of records that are also sent durably (the public per-ticker subjects):
-        at most once, like any core publish. Raises ``nats.errors.Error`` for a bad subject or size.
-        """
-        publisher = self._publisher or await self._connect()
-        publisher.publish_core(subject, payload)
-
     async def publish_core_many(self, subjects: Sequence[str], payloads: Sequence[bytes]) -> None:
-        """:meth:`publish_core` of each ``payloads[i]`` on ``subjects[i]`` (one call for a whole batch)."""
+        """Core NATS publishes (no stream, no acknowledgement) of each ``payloads[i]`` on ``subjects[i]``,
+        sharing the socket writes of ``send``.
+
+        For live-feed copies of records that are also sent durably (the public per-ticker subjects): at
+        most once, like any core publish. Raises ``nats.errors.Error`` for a bad subject or size.
+        """
         publisher = self._publisher or await self._connect()
         publisher.publish_core_many(subjects, payloads)
 
