@@ -66,6 +66,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -165,6 +166,52 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3])))
 """.replace("SEED", str(SEED))
 
 
+TRANSFER_PROCESS = """
+import asyncio, json, sys
+import nats, websockets
+from nats.js.api import StreamConfig, StorageType
+from ssmd.connector.rest import RestClient
+from ssmd.kalshi.auth import auth_headers, load_private_key
+from ssmd.kalshi.protocol import WS_PATH
+
+async def main(nats_url, ws_url, rest_url, key_id, key_path):
+    key = load_private_key(key_path)
+    async with RestClient(rest_url, key_id=key_id, private_key=key) as rest:
+        tickers = sorted(m["ticker"] for m in await rest.markets(status="open"))
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    try:
+        await js.delete_stream("BENCHXFER")
+    except Exception:
+        pass
+    await js.add_stream(StreamConfig(name="BENCHXFER", subjects=["benchxfer"], storage=StorageType.FILE))
+    markets = ",".join(f'"{t}"' for t in tickers)
+    async with websockets.connect(ws_url, additional_headers=auth_headers(key_id, key, "GET", WS_PATH),
+                                  max_size=None) as ws:
+        for cid, channel in ((1, "orderbook_delta"), (2, "trade")):
+            await ws.send(f'{{"id":{cid},"cmd":"subscribe","params":{{"channels":["{channel}"],'
+                          f'"market_tickers":[{markets}]}}}}')
+        await ws.send('{"id":3,"cmd":"subscribe","params":{"channels":["market_lifecycle_v2"]}}')
+        print("READY", flush=True)
+        sids, next_id = [], 4
+        while True:  # text frames as their bytes: no decode and re-encode
+            frame = await ws.recv(decode=False)
+            await js.publish_async("benchxfer", frame)
+            if b"market_lifecycle_v2" in frame or b'"subscribed"' in frame:
+                # Following new markets, like any client of the full feed must.
+                m = json.loads(frame)
+                if m["type"] == "subscribed" and m["id"] in (1, 2):
+                    sids.append(m["msg"]["sid"])
+                elif m["type"] == "market_lifecycle_v2" and m["msg"]["event_type"] == "created":
+                    for sid in sids:
+                        await ws.send(json.dumps({"id": next_id, "cmd": "update_subscription", "params": {
+                            "sids": [sid], "market_tickers": [m["msg"]["market_ticker"]], "action": "add_markets"}}))
+                        next_id += 1
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -189,6 +236,20 @@ def pct(xs: list[float], p: float) -> float:
 
 
 @dataclass
+class Transfer:
+    """The bare transfer client at one offered rate (``TRANSFER_PROCESS``)."""
+
+    offered: float = 0.0
+    stored: float = 0.0
+    cpu: float = 0.0
+    lat: list[float] = field(default_factory=list)  # ms, simulator send -> stored
+
+    @property
+    def sustainable(self) -> bool:
+        return self.stored >= 0.95 * self.offered and pct(self.lat, 0.99) < 50
+
+
+@dataclass
 class Step:
     rate: float
     offered: float = 0.0
@@ -208,6 +269,7 @@ class Step:
     steal: float = 0.0  # share of the machine's CPU time taken by the hypervisor in the window
     baseline_js: float = 0.0
     baseline_core: float = 0.0
+    transfer: list[Transfer] = field(default_factory=list)  # the bare transfer at this rate, before and after
 
     @property
     def sustainable(self) -> bool:
@@ -348,13 +410,14 @@ async def wait_started(streams: Streams, worker: subprocess.Popen[bytes], sim: S
     sim.rate(0)
 
 
-async def drain(streams: Streams, quiet: float = 0.5, within: float = 60) -> float:
-    """Seconds until the normalized stream stops growing for ``quiet`` s."""
+async def drain(streams: Streams, quiet: float = 0.5, within: float = 60, stream: str = "") -> float:
+    """Seconds until the normalized stream (or ``stream``) stops growing for ``quiet`` s."""
+    stream = stream or streams.normalized
     t0 = time.monotonic()
-    last, still = await streams.last_seq(streams.normalized), time.monotonic()
+    last, still = await streams.last_seq(stream), time.monotonic()
     while time.monotonic() - t0 < within:
         await asyncio.sleep(0.1)
-        now = await streams.last_seq(streams.normalized)
+        now = await streams.last_seq(stream)
         if now != last:
             last, still = now, time.monotonic()
         elif time.monotonic() - still >= quiet:
@@ -403,6 +466,52 @@ async def run_rate(step: Step, sim: Simulator, worker: int, streams: Streams, pu
             step.internal.append(stored * 1e3 - rec.received_ns / 1e6)
     step.normalized, step.norm_batch = records / wall, records / max(1, len(norm_msgs))
     step.public, public.latencies = public.latencies, []
+
+
+TS_MS = re.compile(rb'"ts_ms":(\d+)')
+
+
+async def transfer_ramp(nats_url: str, sim: Simulator, streams: Streams, rates: list[float],
+                        warmup: float, seconds: float) -> list[Transfer]:
+    """The bare transfer client (``TRANSFER_PROCESS``) at each rate, measured like the worker."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", TRANSFER_PROCESS, nats_url, sim.settings["SSMD_KALSHI_WS_URL"],
+        sim.settings["SSMD_KALSHI_REST_URL"], sim.settings["SSMD_KALSHI_KEY_ID"],
+        sim.settings["SSMD_KALSHI_PRIVATE_KEY"],
+        stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdout is not None
+    if await proc.stdout.readline() != b"READY\n":
+        msg = "the transfer baseline did not start"
+        raise RuntimeError(msg)
+    out: list[Transfer] = []
+    try:
+        while await streams.last_seq("BENCHXFER") == 0:  # noqa: ASYNC110 (polls another process's stream)
+            await asyncio.sleep(0.1)  # for the snapshots answering the subscription
+        await drain(streams, stream="BENCHXFER")
+        for rate in rates:
+            t = Transfer()
+            sim.rate(rate)
+            await asyncio.sleep(warmup)
+            seq0, sent0, cpu0, t0 = (await streams.last_seq("BENCHXFER"), sim.written(), cpu_seconds(proc.pid),
+                                     time.monotonic())  # fmt: skip
+            await asyncio.sleep(seconds)
+            seq1, sent1, cpu1, t1 = (await streams.last_seq("BENCHXFER"), sim.written(), cpu_seconds(proc.pid),
+                                     time.monotonic())  # fmt: skip
+            sim.rate(0)
+            await drain(streams, stream="BENCHXFER")
+            wall = t1 - t0
+            t.offered, t.stored, t.cpu = (sent1 - sent0) / wall, (seq1 - seq0) / wall, (cpu1 - cpu0) / wall
+            for stored, data in await streams.read("BENCHXFER", seq0 + 1, seq1):
+                if m := TS_MS.search(data):
+                    t.lat.append(stored * 1e3 - int(m[1]))
+            out.append(t)
+            print(f"transfer baseline at {rate:g}: stored {t.stored:,.0f} of {t.offered:,.0f} frames/s, "
+                  f"p99 {pct(t.lat, .99):.1f} ms, cpu {t.cpu:.2f}", flush=True)
+    finally:
+        proc.terminate()
+        await proc.wait()
+    await streams.js.delete_stream("BENCHXFER")
+    return out
 
 
 AREAS: list[tuple[str, tuple[str, ...]]] = [
@@ -483,22 +592,55 @@ async def stream_stats(js: Any) -> str:
     return "\n".join(rows)
 
 
+def mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs) if xs else float("nan")
+
+
+def us_per_frame(cpu: float, frames: float) -> float:
+    return 1e6 * cpu / frames if frames else float("nan")
+
+
 def table(steps: list[Step]) -> str:
-    head = (f"{'rate':>7} {'offered':>8} {'raw':>8} {'norm':>8} {'cpu':>5} {'simcpu':>6} {'natscpu':>7} "
-            f"{'p50':>6} {'p99':>7} "
+    head = (f"{'rate':>7} {'offered':>8} {'raw':>8} {'norm':>8} {'cpu':>5} {'us/f':>5} {'simcpu':>6} "
+            f"{'natscpu':>7} {'p50':>6} {'p99':>7} "
             f"{'int50':>6} {'int99':>6} {'raw99':>6} {'pub99':>6} {'drain':>5} {'rawb':>5} {'normb':>5} "
-            f"{'base_js':>8} "
-            f"{'ratio':>5} {'core':>8} {'load':>5} {'steal':>5}")
+            f"{'xfer':>8} {'xcpu':>5} {'xus/f':>5} {'x99':>6} {'r_xfer':>6} "
+            f"{'base_js':>8} {'r_pub':>5} {'core':>8} {'load':>5} {'steal':>5}")
     rows = [head, "-" * len(head)]
     for s in steps:
+        xfer, xcpu = mean([t.stored for t in s.transfer]), mean([t.cpu for t in s.transfer])
+        x99 = mean([pct(t.lat, .99) for t in s.transfer])
         rows.append(
-            f"{s.rate:7.0f} {s.offered:8.0f} {s.raw:8.0f} {s.normalized:8.0f} {s.cpu:5.2f} {s.sim_cpu:6.2f} "
-            f"{s.nats_cpu:7.2f} "
+            f"{s.rate:7.0f} {s.offered:8.0f} {s.raw:8.0f} {s.normalized:8.0f} {s.cpu:5.2f} "
+            f"{us_per_frame(s.cpu, s.normalized):5.1f} {s.sim_cpu:6.2f} {s.nats_cpu:7.2f} "
             f"{pct(s.lat, .5):6.1f} {pct(s.lat, .99):7.1f} {pct(s.internal, .5):6.1f} {pct(s.internal, .99):6.1f} "
             f"{pct(s.raw_lat, .99):6.1f} "
             f"{pct(s.public, .99):6.1f} {s.drain:5.1f} {s.raw_batch:5.1f} {s.norm_batch:5.1f} "
+            f"{xfer:8.0f} {xcpu:5.2f} {us_per_frame(xcpu, xfer):5.1f} {x99:6.1f} {s.normalized / xfer:6.2f} "
             f"{s.baseline_js:8.0f} {s.normalized / s.baseline_js:5.2f} "
             f"{s.baseline_core:8.0f} {s.load:5.1f} {100 * s.steal:4.1f}%")
+    return "\n".join(rows)
+
+
+def summary(steps: list[Step]) -> str:
+    """The highest sustainable rate of the worker and of the transfer baseline, and the ratios."""
+    good = [s for s in steps if s.sustainable]
+    best = max(steps, key=lambda s: s.normalized)
+    js_base = statistics.median(s.baseline_js for s in steps)
+    rows = [f"worker: highest sustainable rate (normalized >= 95% of offered, p99 < 50 ms): "
+            f"{max(s.rate for s in good) if good else 'none'}; best normalized {best.normalized:,.0f} records/s "
+            f"at {us_per_frame(best.cpu, best.normalized):.1f} us of CPU per frame"]
+    if any(s.transfer for s in steps):
+        xgood = [s for s in steps if s.transfer and all(t.sustainable for t in s.transfer)]
+        xbest = max((t for s in steps for t in s.transfer), key=lambda t: t.stored)
+        rows.append(f"transfer baseline: highest sustainable rate (in every run): "
+                    f"{max(s.rate for s in xgood) if xgood else 'none'}; best stored {xbest.stored:,.0f} frames/s "
+                    f"at {us_per_frame(xbest.cpu, xbest.stored):.1f} us of CPU per frame")
+        sustained = max((s.normalized for s in good), default=0.0)
+        x_sustained = max((mean([t.stored for t in s.transfer]) for s in xgood), default=float("nan"))
+        rows.append(f"ratio to the transfer baseline: best {best.normalized / xbest.stored:.2f}, "
+                    f"highest sustainable {sustained / x_sustained:.2f}")
+    rows.append(f"ratio to the js.publish_async loop: best {best.normalized / js_base:.2f} ({js_base:,.0f} frames/s)")
     return "\n".join(rows)
 
 
@@ -508,16 +650,21 @@ async def main_async(args: argparse.Namespace) -> None:
     sim = Simulator(args.markets, tmp)
     log = tmp / "worker.log"
     extra = dict(kv.split("=", 1) for kv in args.worker_env)
-    worker = start_worker(server.url, sim, tmp, log, extra)
     nc = await nats.connect(server.url)
+    worker: subprocess.Popen[bytes] | None = None
     try:
         streams = Streams(nc)
+        print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cpus)",
+              flush=True)
+        transfers: list[list[Transfer]] = []
+        if args.transfer:
+            transfers.append(await transfer_ramp(server.url, sim, streams, args.rates, args.warmup,
+                                                 args.seconds))
+        worker = start_worker(server.url, sim, tmp, log, extra)
         public = PublicSample()
         await public.start(nc, args.markets, args.sample)
         await wait_started(streams, worker, sim, log)
         await drain(streams)
-        print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cpus)",
-              flush=True)
         before = await baseline(server.url, args.markets, args.baseline_seconds)
         steps: list[Step] = []
         for rate in args.rates:
@@ -533,43 +680,59 @@ async def main_async(args: argparse.Namespace) -> None:
             if worker.poll() is not None:
                 msg = f"the worker exited; its log:\n{tail(log)}"
                 raise RuntimeError(msg)
+        stats = await stream_stats(streams.js)
+        warnings = [line for line in tail(log).splitlines() if "WARNING" in line]
+        profiled = ""
+        if args.profile:
+            # Below saturation if some rate is sustainable, else the rate that normalized the most.
+            good = [s for s in steps if s.sustainable]
+            rate = args.profile_rate or (max(s.rate for s in good) if good else
+                                         max(steps, key=lambda s: s.normalized).rate)
+            profiled = (f"\nprofile of the worker at {rate:g} frames/s offered, {args.profile_seconds:g} s:\n"
+                        + await profile(rate, sim, worker.pid, args.profile_seconds, tmp, args.top))
+        stop_worker(worker)
+        if args.transfer:
+            transfers.append(await transfer_ramp(server.url, sim, streams, args.rates, args.warmup,
+                                                 args.seconds))
+        for i, step in enumerate(steps):
+            step.transfer = [ramp[i] for ramp in transfers]
         print()
         print(f"command: {' '.join(sys.argv)}")
         print(f"{args.markets} markets, {args.seconds:g} s per rate after {args.warmup:g} s warm-up; frames/s; "
               "latencies in ms (p50/p99: simulator send -> normalized record stored; int: worker receive -> "
-              "stored; pub99: send -> public core-NATS arrival, sampled tickers); cpu in cores; "
-              "steal: the hypervisor's share of the machine's CPU time")
+              "stored; pub99: send -> public core-NATS arrival, sampled tickers); cpu in cores; us/f: CPU per "
+              "frame; xfer: the bare transfer client (simulator -> websockets -> js.publish_async per frame), "
+              "mean of its runs before and after the worker's; base_js: the bare publish_async loop (no socket, "
+              "simulator paused); steal: the hypervisor's share of the machine's CPU time")
         print(table(steps))
-        good = [s for s in steps if s.sustainable]
-        best = max(steps, key=lambda s: s.normalized)
-        js_base = statistics.median(s.baseline_js for s in steps)
-        print(f"highest sustainable rate (normalized >= 95% of offered, p99 < 50 ms): "
-              f"{max(s.rate for s in good) if good else 'none'}; best normalized {best.normalized:,.0f} records/s "
-              f"= {best.normalized / js_base:.2f} x the js.publish_async baseline ({js_base:,.0f} frames/s)")
+        print(summary(steps))
         print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        print(await stream_stats(streams.js))
-        warnings = [line for line in tail(log).splitlines() if "WARNING" in line]
+        print(stats)
         if warnings:
             print(f"worker log: {len(warnings)} warnings, e.g. " + "; ".join(
                 sorted({w.split("[WARNING]")[-1].strip()[:60] for w in warnings})[:6]))
-        if args.profile:
-            # Below saturation if some rate is sustainable, else the rate that normalized the most.
-            rate = args.profile_rate or (max(s.rate for s in good) if good else best.rate)
-            print(f"\nprofile of the worker at {rate:g} frames/s offered, {args.profile_seconds:g} s:")
-            print(await profile(rate, sim, worker.pid, args.profile_seconds, tmp, args.top))
+        print(profiled)
     finally:
         await nc.close()
-        worker.terminate()
-        try:
-            worker.wait(20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        if worker is not None:
+            stop_worker(worker)
         sim.stop()
         server.stop()
         if args.keep:
             print(f"kept {tmp} (worker.log, worker.pyspy)")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is not None:
+        return
+    worker.terminate()
+    try:
+        worker.wait(20)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
 
 
 def main() -> None:
@@ -584,6 +747,8 @@ def main() -> None:
     parser.add_argument("--baseline-seconds", type=float, default=3.0, help="per baseline mode and run")
     parser.add_argument("--sample", type=int, default=20, help="tickers whose public subjects are timed")
     parser.add_argument("--no-profile", dest="profile", action="store_false")
+    parser.add_argument("--no-transfer", dest="transfer", action="store_false",
+                        help="skip the transfer baseline (bare websockets + js.publish_async client)")
     parser.add_argument("--profile-rate", type=float, default=0.0)
     parser.add_argument("--profile-seconds", type=float, default=10.0)
     parser.add_argument("--top", type=int, default=25)
