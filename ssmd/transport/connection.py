@@ -53,6 +53,22 @@ async def connect(opts: NatsOptions, role: str) -> NATS:
     return nc
 
 
+async def close(nc: NATS, role: str) -> None:
+    """Close ``nc`` (flushing what it buffered); a server that is already gone is no error.
+
+    A worker told to stop while NATS is down must still stop cleanly: nats-py's close flushes its
+    buffer to the lost socket and raises ``ConnectionResetError``, although nothing more can be done.
+    What was buffered and never acknowledged is the caller's to account for (publishes are retried
+    from their inputs, which stay unacknowledged).
+    """
+    if nc.is_closed:
+        return
+    try:
+        await nc.close()
+    except OSError as exc:
+        log.warning("nats (%s): closed with the server unreachable (%r)", role, exc)
+
+
 def new_member_id() -> str:
     """A group member id unique to this process, usable as one KV key token."""
     host = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:40]

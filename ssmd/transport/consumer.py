@@ -31,7 +31,7 @@ from nats.js.errors import NotFoundError
 
 from . import envelope, keys
 from .commits import CommitsAfterWaiting
-from .connection import NATS_ERRORS, connect, new_member_id
+from .connection import NATS_ERRORS, close, connect, new_member_id
 from .membership import GroupMember
 from .offsets import OffsetStore
 from .options import NatsOptions
@@ -98,8 +98,8 @@ class Consumer(CommitsAfterWaiting):
         for reader in list(self._readers.values()):
             await reader.close()
         self._readers.clear()
-        if self._nc is not None and not self._nc.is_closed:
-            await self._nc.close()
+        if self._nc is not None:
+            await close(self._nc, "consumer")
 
     # --- group membership and rebalancing ------------------------------------------------------
 

@@ -34,7 +34,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from . import envelope, keys, naming
-from .connection import NATS_ERRORS, connect
+from .connection import NATS_ERRORS, close, connect
 from .options import NatsOptions
 from .publisher import Ack, Publisher, PublishError
 from .streams import TopicLayout
@@ -84,8 +84,8 @@ class Producer(base.Producer):
                 await asyncio.wait_for(self._publisher.flush(), timeout=self._opts.ack_timeout * 2)
             finally:
                 await self._publisher.close()
-        if self._nc is not None and not self._nc.is_closed:
-            await self._nc.close()
+        if self._nc is not None:
+            await close(self._nc, "producer")
 
     @property
     def js(self) -> JetStreamContext:

@@ -12,10 +12,11 @@ from nats import errors as nats_errors
 from nats.aio.client import Client as NATS
 from nats.protocol.parser import Parser
 
+from ssmd.devstack import NatsServer
 from ssmd.errors import ConfigError, ServerError
 from ssmd.testing import wait_for
 from ssmd.transport import envelope
-from ssmd.transport.connection import connect
+from ssmd.transport.connection import close, connect
 from ssmd.transport.fastsub import _fast_parser, header_block, subscribe_direct
 from ssmd.transport.offsets import OffsetStore
 from ssmd.transport.options import resolve
@@ -160,6 +161,17 @@ async def test_connects_through_any_listed_server_and_fails_clearly(nats_server:
     await nc.close()
     with pytest.raises(ServerError, match=re.escape("cannot connect to NATS at nats://127.0.0.1:1 within 0.5 s")):
         await connect(resolve(["nats://127.0.0.1:1?connect_timeout=0.5"], env={}), "test")
+
+
+async def test_closing_with_the_server_gone_is_no_error(tmp_path: Any) -> None:
+    """A worker stopped while NATS is down: closing its connection must not raise (it did, from nats-py)."""
+    server = NatsServer(data_dir=tmp_path / "nats").start()
+    nc = await connect(resolve([server.url], env={}), "test")
+    server.stop()
+    await wait_for(lambda: nc.is_reconnecting, within=10, what="the client noticing the server is gone")
+    await nc.publish("anything", b"buffered while disconnected")
+    await close(nc, "test")
+    assert nc.is_closed
 
 
 def test_pub_ack_parsing() -> None:
