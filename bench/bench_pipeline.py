@@ -518,10 +518,11 @@ AREAS: list[tuple[str, tuple[str, ...]]] = [
     ("connector: raw batch encode + Faust send", ("Batcher", "send (connector.py)")),
     ("normalizer agent: public core-NATS publishes", ("PublicSubjects.publish",)),
     ("normalizer agent: parse + book (Normalizer.process)", ("Normalizer.process",)),
-    ("normalizer agent: encode normalized batch", ("encode_batch (codec.py)",)),  # the raw one matched above
+    # The raw batch's encode_batch matched above; the normalized batch and its public copies are one encoding.
+    ("normalizer agent: encode normalized batch", ("encode_batch_and_structs (codec.py)",)),
     ("normalizer agent: decode raw batch", ("decode_batch (codec.py)",)),
     ("normalizer agent: table commit (changelog)", ("Normalizer.commit",)),
-    ("normalizer agent: Faust send + rest", ("normalize (normalizer.py)",)),
+    ("normalizer agent: Faust stream, send, rest", ("normalize (normalizer.py)",)),
     ("connector: websocket read, envelope, batching", ("Connection.data_received", "WsConnection", "on_frame")),
     ("nats-py: socket writes (flusher)", ("Client._flusher",)),
     ("nats-py: reads (acks, fetched messages)", ("Client._read_loop", "_process_msg")),
