@@ -20,10 +20,20 @@ Three processes besides this one, so none shares another's event loop: a nats-se
   (``{env}.kalshi.orderbook|trade.{ticker}``, a sample of tickers) minus ``exchange_ns``;
 - drain: seconds the normalized stream kept growing after the simulator stopped (backlog).
 
-Baseline, interleaved with the rates (before the first and after every rate, the simulator paused):
-a bare nats-py process publishing the same kind of frames (deltas and trades from the simulator's
-model, one frame per message) with ``js.publish_async`` to a file-backed JetStream stream, and with
-core ``publish``. ssmd's sustained rate is reported as a ratio to the JetStream baseline.
+Baselines, in the same run:
+
+- **transfer** (the one ssmd's rate is compared with): a bare client doing the same transfer, simulator
+  to JetStream, one frame per message. It is websockets (``recv(decode=False)``: the frame's bytes, no
+  decode) and nats-py ``js.publish_async`` to a file-backed stream, subscribed to the same channels and
+  following new markets from ``market_lifecycle_v2`` (``add_markets``), as any client of the full feed
+  must. It runs at the same rates against the same simulator, once before the worker starts and once
+  after it stops, and is measured like the worker: frames stored per second, CPU, p99 from simulator
+  send to stored. ``r_xfer`` is normalized / transfer at each rate;
+- **publish loop**: a bare nats-py process publishing pre-built frames of the same kind from the
+  simulator's model with ``js.publish_async`` (and core ``publish``), interleaved with the rates while
+  the simulator is paused and the worker idle. It reads no socket and has the CPU the simulator would
+  take, so it is the ceiling of one publishing Python process here, not a transfer; ``r_pub`` is
+  normalized / it.
 
 At the highest sustainable rate (normalized >= 95% of offered and p99 < 50 ms; ``--profile-rate``
 overrides) the worker is sampled with py-spy (``--nonblocking``) and the top frames printed.
