@@ -42,6 +42,7 @@ from ssmd import records as r
 from ssmd.errors import DecodeError
 from ssmd.normalize.normalizer import Normalizer, Output
 from ssmd.partitioning import partition_for
+from ssmd.transport import naming
 
 if TYPE_CHECKING:
     from ssmd.app import AppContext
@@ -329,6 +330,9 @@ def install(ctx: AppContext) -> None:
                 return
         out = Output()
         normalizer.begin(event.message.offset)
+        take_holes = getattr(app.consumer, "take_holes", None)  # nats:// only: memory:// loses nothing
+        if take_holes is not None and (holes := take_holes(event.message.tp)):
+            _bus_gaps(partition, holes, event.message.topic, out)
         for frame in frames:
             if isinstance(frame, r.RawFrame):
                 normalizer.process(frame, out)
@@ -339,3 +343,10 @@ def install(ctx: AppContext) -> None:
             await public.publish(out.records, structs)
         if out.resync and capture is not None:
             capture.resync(out.resync)
+
+    def _bus_gaps(partition: int, holes: list[tuple[int, int]], topic: str, out: Output) -> None:
+        tickers = [t for t in normalizer.tickers() if partition_for(t, ctx.partitions) == partition]
+        for first, end in holes:
+            log.warning("raw partition %d: stream sequences %d..%d were removed unread; bus gap for %d tickers",
+                        partition, first, end - 1, len(tickers))
+            normalizer.bus_gap(tickers, first, end, naming.stream_name(topic), time.time_ns(), out)

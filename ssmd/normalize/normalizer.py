@@ -15,7 +15,9 @@ gap is emitted as a :class:`~ssmd.records.Gap` with ``end_ns=None``, its books a
 are ``flagged``, and the tickers are returned for recovery (``Output.resync``); the next snapshot closes
 the gap (a second Gap record with ``end_ns``).
 A frame whose seq is not above the ticker's last on the same (connection, sid) is a duplicate or late
-frame: counted and not applied (a delta applied twice would corrupt the book).
+frame: counted and not applied (a delta applied twice would corrupt the book). Raw stream messages
+removed before they were read (:meth:`Normalizer.bus_gap`) are a ``bus`` gap for every ticker of the
+partition.
 
 State lives in a ``MutableMapping`` (a dict, or a Faust table whose changelog makes it survive a
 restart). Touched entries are cached as objects and written back by :meth:`Normalizer.commit`, once per
@@ -105,6 +107,8 @@ class Counters:
     """Frames and marker tickers skipped because the state already includes their raw event."""
     superseded: int = 0
     """Frames and marker tickers of another connection than the book's own (see ``_superseded``)."""
+    bus_gaps: int = 0
+    """Ranges of the raw stream removed before they were read (``bus_gap``)."""
 
 
 class Normalizer:
@@ -224,6 +228,30 @@ class Normalizer:
                 self._open_gap(frame, ticker, "exchange_seq", out, sid=msg.header.sid)
         return out
 
+    def bus_gap(self, tickers: Iterable[str], first: int, end: int, stream: str, at_ns: int,
+                out: Output | None = None) -> Output:  # fmt: skip
+        """Raw stream sequences ``first..end-1`` were removed unread: a ``bus`` gap for each of ``tickers``.
+
+        Call it with the event that follows the hole (after :meth:`begin`), naming the tickers of the
+        partition it came from; what the removed messages held is unknown, so each book is recovered
+        like after a seq gap. A ticker whose state already includes events up to the hole's end (a
+        run before this one read them) lost nothing. Tickers first seen inside the hole cannot be named.
+        """
+        out = Output() if out is None else out
+        self.counters.bus_gaps += 1
+        marker = r.RawFrame(at_ns, "ssmd.bus_gap", b"")
+        for ticker in tickers:
+            t = self.ticker(ticker)
+            if t.position is not None and t.position >= end - 1:
+                continue
+            self._open_gap(marker, ticker, "bus", out, expected=first, got=end, start_ns=t.last_ns or at_ns,
+                           stream=stream, missing=0)  # fmt: skip
+        return out
+
+    def tickers(self) -> set[str]:
+        """Every ticker with state: in the store or in memory."""
+        return {k.removeprefix("book:") for k in self.store if k.startswith("book:")} | set(self._tickers)
+
     def _superseded(self, frame: r.RawFrame, t: TickerState, msg: parse.Message | None) -> bool:
         """A frame from another connection than the one of the ticker's book, which this process holds.
 
@@ -285,6 +313,7 @@ class Normalizer:
     def _open_gap(
         self, frame: r.RawFrame, ticker: str, kind: r.GapKind, out: Output, *,
         sid: int | None = None, expected: int | None = None, got: int | None = None, start_ns: int | None = None,
+        stream: str = "", missing: int | None = None,
     ) -> None:  # fmt: skip
         t = self.ticker(ticker)
         t.book.invalidate()
@@ -293,10 +322,10 @@ class Normalizer:
             return  # already open: one gap until the next snapshot
         t.gap_since = start_ns if start_ns is not None else (t.last_ns or frame.received_ns)
         t.gap_kind = kind
-        missing = got - expected if expected is not None and got is not None else 0
-        out.records.append(
-            r.Gap(ticker, kind, t.gap_since, frame.received_ns, None, frame.connection_id, sid, expected, got, missing)
-        )
+        if missing is None:
+            missing = got - expected if expected is not None and got is not None else 0
+        out.records.append(r.Gap(ticker, kind, t.gap_since, frame.received_ns, None, frame.connection_id, sid,
+                                 expected, got, missing, stream))  # fmt: skip
 
     def _close_gap(self, frame: r.RawFrame, ticker: str, t: TickerState, out: Output) -> None:
         if t.gap_since is None:

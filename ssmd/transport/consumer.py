@@ -42,6 +42,8 @@ from .topology import Topology
 
 log = logging.getLogger(__name__)
 
+_HOLE_CHECK_EVERY = 5.0  # seconds between checks of the streams' first messages (one request per stream)
+
 
 
 class Consumer(CommitsAfterWaiting):
@@ -72,6 +74,7 @@ class Consumer(CommitsAfterWaiting):
         self._assignment_ready = asyncio.Event()
         self._last_outage_log = 0.0
         self._max_take = max(1, self.app.conf.broker_max_poll_records or 4 * self._opts.fetch_batch)
+        self._holes_checked = time.monotonic()
 
     @property
     def js(self) -> JetStreamContext:
@@ -235,6 +238,8 @@ class Consumer(CommitsAfterWaiting):
                     failed = True
                     reader.mark_broken()
                     self._log_outage("fetching %s/%d: %r", reader.layout.topic, reader.partition, exc)
+        if time.monotonic() - self._holes_checked >= _HOLE_CHECK_EVERY:
+            await self._check_holes(readers)
         batch = self._take(readers)
         if failed and not batch:
             await asyncio.sleep(min(timeout, 0.5))
@@ -259,6 +264,33 @@ class Consumer(CommitsAfterWaiting):
     def resume_partitions(self, tps: Iterable[TP]) -> None:
         super().resume_partitions(tps)
         self._data.set()
+
+    async def _check_holes(self, readers: list[tuple[TP, PartitionReader]]) -> None:
+        """Let each reader compare its position with its stream's first message (see ``reader``)."""
+        self._holes_checked = time.monotonic()
+        streams: dict[str, list[PartitionReader]] = {}
+        for _, reader in readers:
+            streams.setdefault(reader.layout.stream, []).append(reader)
+        for stream, group in streams.items():
+            try:
+                info = await self.js.stream_info(stream)
+            except NATS_ERRORS as exc:  # checked again next time
+                log.debug("stream info of %s: %r", stream, exc)
+                continue
+            for reader in group:
+                reader.check_first_seq(info.state.first_seq)
+
+    def take_holes(self, tp: TP) -> list[tuple[int, int]]:
+        """The stream sequence ranges of ``tp`` removed before they were read, since the last call.
+
+        An agent that keeps per-key state from a partition calls this with each event: the state
+        missed whatever those ranges held (a bus gap).
+        """
+        reader = self._readers.get(tp)
+        if reader is None or not reader.holes:
+            return []
+        holes, reader.holes = reader.holes, []
+        return holes
 
     def _take(self, readers: list[tuple[TP, PartitionReader]]) -> dict[TP, list[Any]]:
         return {tp: r.take(self._max_take) for tp, r in readers if r.buffer}

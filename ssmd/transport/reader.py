@@ -9,6 +9,15 @@ stream sequence, store time and pending count, and the header block is kept unde
 A seek drops the consumer and everything buffered; the next :meth:`pump` creates a
 new one at the new position. A consumer the server deleted (inactivity while paused, a restart)
 is recreated at the position after the last delivered message, so nothing is skipped.
+
+Holes: a stream whose limits (``max_age``, ``max_bytes``) or a purge removed messages this reader had
+not delivered yet skips them without a word (a consumer starts at the first message still stored).
+Whenever the reader learns the stream's first sequence (when it creates its consumer, and from
+:meth:`PartitionReader.check_first_seq`) and its read position is below it, the range is recorded in
+:attr:`PartitionReader.holes`. A partition shares its stream with the others and offsets are stream
+sequences, so whether the removed range held this partition's messages cannot be told any more: the
+hole is reported for every partition whose position it passed (conservative; with every partition
+active, as capture partitions are, each of them did lose messages).
 """
 
 from __future__ import annotations
@@ -77,6 +86,9 @@ class PartitionReader:
         self._requests: deque[int] = deque()
         self._broken = False
         self._lock = asyncio.Lock()
+        self.holes: list[tuple[int, int]] = []
+        """Stream sequence ranges ``[first, end)`` removed before this reader delivered them (see above)."""
+        self._holes_to = 0  # end of the last hole recorded: a range is reported once
 
     async def seek(self, offset: int) -> None:
         """Deliver from stream sequence ``offset`` on (``<= 0``: from the beginning)."""
@@ -113,12 +125,28 @@ class PartitionReader:
                 f"$JS.API.CONSUMER.MSG.NEXT.{self.layout.stream}.{self._consumer}", body, reply=self._inbox
             )
 
+    def check_first_seq(self, first_seq: int) -> None:
+        """Record a hole if the stream, whose first message is now ``first_seq``, removed unread ones.
+
+        Only a reader with a read position (a committed offset or a delivery) can miss anything; one
+        reading from the beginning (position 0) starts at whatever the stream holds.
+        """
+        start = max(self.position, self._holes_to)
+        if self.position > 0 and first_seq > start:
+            self.holes.append((start, first_seq))
+            self._holes_to = first_seq
+            log.warning("%s/%d: stream %s no longer holds sequences %d..%d, not yet read",
+                        self.layout.topic, self.partition, self.layout.stream, start, first_seq - 1)
+
     def take(self, limit: int) -> list[Record]:
         buf = self.buffer
         n = min(limit, len(buf))
         return [buf.popleft() for _ in range(n)]
 
     async def _create(self) -> None:
+        if self.position > 0:
+            stream = await self._js.stream_info(self.layout.stream)
+            self.check_first_seq(stream.state.first_seq)
         cfg = ConsumerConfig(
             filter_subject=self.layout.filter_subject(self.partition),
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE if self.position > 0 else DeliverPolicy.ALL,

@@ -243,3 +243,24 @@ def test_copies_from_the_previous_owner_are_dropped_once_the_book_is_ours() -> N
     other(snap(1, 1, "A", [("0.10", "1.00")], []), conn=1)
     other(snap(5, 1, "A", [("0.10", "2.00")], []), conn=2)
     assert len(books(other(delta(1, 3, "A", "yes", "0.1000", "7.00"), conn=1))) == 1
+
+
+def test_raw_messages_removed_unread_are_a_bus_gap_until_each_snapshot() -> None:
+    feed = Feed()
+    for position, ticker in ((10, "A"), (11, "B"), (12, "C")):
+        feed.n.begin(position)
+        feed(snap(1, position - 9, ticker, [("0.10", "1.00")], []))
+    feed.n.ticker("C").position = 30  # a run before this one read past the hole: C lost nothing
+    feed.n.begin(31)
+    out = feed.n.bus_gap(["A", "B", "C"], 13, 31, "RAW", feed.now + 1)
+    assert [(g.ticker, g.kind, g.expected_seq, g.received_seq, g.missing, g.stream, g.end_ns) for g in gaps(out)] == [
+        ("A", "bus", 13, 31, 0, "RAW", None),
+        ("B", "bus", 13, 31, 0, "RAW", None),
+    ]
+    assert gaps(out)[0].start_ns == feed.n.ticker("A").last_ns  # lost from the last time A was heard of
+    assert out.resync == {"A", "B"} and feed.n.counters.bus_gaps == 1
+    assert books(feed(delta(1, 4, "A", "yes", "0.1000", "1.00")))[0].flagged
+    recovered = feed(snap(1, 5, "A", [("0.10", "7.00")], []))
+    assert [(g.ticker, g.kind, g.end_ns is not None) for g in gaps(recovered)] == [("A", "bus", True)]
+    assert not books(feed(delta(1, 6, "A", "yes", "0.1000", "1.00")))[0].flagged
+    assert feed.n.ticker("B").gap_since is not None and feed.n.ticker("C").gap_since is None

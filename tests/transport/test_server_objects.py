@@ -21,6 +21,7 @@ from ssmd.transport.fastsub import _fast_parser, header_block, subscribe_direct
 from ssmd.transport.offsets import OffsetStore
 from ssmd.transport.options import resolve
 from ssmd.transport.publisher import Ack, Publisher, PublishError, parse_ack
+from ssmd.transport.reader import PartitionReader
 from ssmd.transport.streams import TopicLayout, TopicMismatchError, ensure_stream
 
 
@@ -172,6 +173,27 @@ async def test_closing_with_the_server_gone_is_no_error(tmp_path: Any) -> None:
     await nc.publish("anything", b"buffered while disconnected")
     await close(nc, "test")
     assert nc.is_closed
+
+
+async def test_reader_reports_messages_the_stream_removed_before_it_read_them(nats_server: Any, nc: NATS) -> None:
+    js = nc.jetstream()
+    layout = TopicLayout("holes", 2)
+    await ensure_stream(js, layout)
+    seqs = [(await js.publish(layout.publish_subject(n % 2, None), b"m")).seq for n in range(8)]  # 1..8
+    reader = PartitionReader(nc, js, layout, 0, batch=16, on_data=lambda: None)
+    await reader.seek(3)  # partition 0 committed up to seq 1: 3 is its next
+    await js.purge_stream(layout.stream, seq=6)  # keeps 6.. (removes 3 and 5 of partition 0, unread)
+    await reader.pump()
+    assert reader.holes == [(3, 6)]
+    await wait_for(lambda: [r.seq for r in reader.buffer] == [7], within=5, what="the message after the hole")
+    reader.check_first_seq(6)  # the same hole, seen again: reported once
+    await js.purge_stream(layout.stream, seq=9)  # 7 was read; 8 (partition 1) is not this reader's concern
+    reader.check_first_seq((await js.stream_info(layout.stream)).state.first_seq)
+    assert reader.holes == [(3, 6), (8, 9)]  # conservative: the partition cannot tell whose message 8 was
+    beginning = PartitionReader(nc, js, layout, 1, batch=16, on_data=lambda: None)
+    beginning.check_first_seq(9)  # reading from the start (no position): nothing can be missed
+    assert beginning.holes == [] and seqs == list(range(1, 9))
+    await reader.close()
 
 
 def test_pub_ack_parsing() -> None:
