@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 _PULL_EXPIRES_NS = 5_000_000_000
 _INACTIVE_THRESHOLD = 120.0
+_HOLES_KEPT = 16
 
 
 @dataclass(slots=True)
@@ -132,11 +133,18 @@ class PartitionReader:
         reading from the beginning (position 0) starts at whatever the stream holds.
         """
         start = max(self.position, self._holes_to)
-        if self.position > 0 and first_seq > start:
-            self.holes.append((start, first_seq))
-            self._holes_to = first_seq
-            log.warning("%s/%d: stream %s no longer holds sequences %d..%d, not yet read",
-                        self.layout.topic, self.partition, self.layout.stream, start, first_seq - 1)
+        if self.position <= 0 or first_seq <= start or self.layout.compacting:
+            return  # a compacted stream drops overwritten values by design: nothing is lost
+        holes = self.holes
+        if holes and holes[-1][1] == start:
+            holes[-1] = (holes[-1][0], first_seq)
+        elif len(holes) >= _HOLES_KEPT:  # nobody takes them (an agent that does not ask): one span
+            holes[:] = [(holes[0][0], first_seq)]
+        else:
+            holes.append((start, first_seq))
+        self._holes_to = first_seq
+        log.warning("%s/%d: stream %s no longer holds sequences %d..%d, not yet read",
+                    self.layout.topic, self.partition, self.layout.stream, start, first_seq - 1)
 
     def take(self, limit: int) -> list[Record]:
         buf = self.buffer

@@ -193,6 +193,11 @@ async def test_reader_reports_messages_the_stream_removed_before_it_read_them(na
     beginning = PartitionReader(nc, js, layout, 1, batch=16, on_data=lambda: None)
     beginning.check_first_seq(9)  # reading from the start (no position): nothing can be missed
     assert beginning.holes == [] and seqs == list(range(1, 9))
+    changelog = PartitionReader(nc, js, TopicLayout("holes-changelog", 2, compacting=True), 0, batch=16,
+                                on_data=lambda: None)  # fmt: skip
+    await changelog.seek(3)
+    changelog.check_first_seq(9)  # compaction drops overwritten values by design: no hole
+    assert changelog.holes == []
     await reader.close()
 
 
