@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -68,8 +69,13 @@ class Run:
         return await read_settled(self.nats_url, topic_name(self.settings.env, "raw"), quiet=0.2)
 
     async def recovered(self) -> list[r.AnyRecord]:
-        """Step until every gap opened so far is closed by a snapshot; returns the normalized records."""
-        for _ in range(60):
+        """Step until every gap opened so far is closed by a snapshot; returns the normalized records.
+
+        Gives up after 60 s, explaining why, well before the test's timeout would stop it silently.
+        """
+        deadline = time.monotonic() + 60
+        gaps: list[r.Gap] = []
+        while time.monotonic() < deadline:
             await self.settle(5)
             records = await self.normalized()
             gaps = [x for x in records if isinstance(x, r.Gap)]
