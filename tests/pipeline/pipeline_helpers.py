@@ -51,6 +51,12 @@ async def running(
         await ctx.app.stop()
 
 
+async def steps(sim: Simulator, n: int) -> None:
+    """Run ``n`` model steps (a multiple of 20), 20 at a time so the app's event loop keeps running."""
+    for _ in range(n // 20):
+        await sim.step(20)
+
+
 async def read_batches(nats_url: str, topic: str) -> list[r.AnyRecord]:
     """Every record of a batch topic, partition by partition in stream order."""
     nc = await nats.connect(nats_url)

@@ -13,7 +13,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import nats
-from pipeline_helpers import read_settled, running, settings_for, truth_book, updates_by_ticker, wait_for, yes_book
+from pipeline_helpers import (
+    read_settled,
+    running,
+    settings_for,
+    steps,
+    truth_book,
+    updates_by_ticker,
+    wait_for,
+    yes_book,
+)
 
 from ssmd import records as r
 from ssmd.app import topic_name
@@ -23,11 +32,6 @@ from ssmd.sim.testing import test_config
 from ssmd.transport import naming
 
 MARKETS = 4
-
-
-async def _steps(sim: Simulator, n: int) -> None:
-    for _ in range(n // 20):
-        await sim.step(20)
 
 
 async def test_messages_removed_unread_are_a_bus_gap(nats_server: NatsServer, tmp_path: Path) -> None:
@@ -41,7 +45,7 @@ async def test_messages_removed_unread_are_a_bus_gap(nats_server: NatsServer, tm
             async with running(settings) as ctx:
                 counters = ctx.services["normalizer"].counters
                 await wait_for(lambda: counters.frames >= MARKETS, 20, "the snapshots normalized")
-                await _steps(sim, 100)
+                await steps(sim, 100)
                 await wait_for(lambda: counters.frames >= 40, 20, "some records normalized")
             info = await js.stream_info(raw_stream, subjects_filter=">")
             subjects = sorted(info.state.subjects or {})
@@ -53,7 +57,7 @@ async def test_messages_removed_unread_are_a_bus_gap(nats_server: NatsServer, tm
             async with running(settings) as ctx:
                 counters = ctx.services["normalizer"].counters
                 await wait_for(lambda: counters.bus_gaps >= settings.partitions, 30, "a bus gap per partition")
-                await _steps(sim, 100)
+                await steps(sim, 100)
                 normalized = await read_settled(nats_server.url, topic_name(settings.env, "normalized"))
         finally:
             await nc.close()

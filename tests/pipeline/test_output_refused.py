@@ -14,7 +14,16 @@ from typing import Any
 
 import nats
 from nats.js.api import DiscardPolicy
-from pipeline_helpers import read_settled, running, settings_for, truth_book, updates_by_ticker, wait_for, yes_book
+from pipeline_helpers import (
+    read_settled,
+    running,
+    settings_for,
+    steps,
+    truth_book,
+    updates_by_ticker,
+    wait_for,
+    yes_book,
+)
 
 from ssmd import records as r
 from ssmd.app import topic_name
@@ -24,11 +33,6 @@ from ssmd.sim.testing import test_config
 from ssmd.transport import naming
 
 DATA = ("orderbook_snapshot", "orderbook_delta", "trade")
-
-
-async def _steps(sim: Simulator, n: int) -> None:
-    for _ in range(n // 20):
-        await sim.step(20)
 
 
 async def test_refused_records_are_normalized_again_after_a_restart(nats_server: NatsServer,
@@ -44,13 +48,13 @@ async def test_refused_records_are_normalized_again_after_a_restart(nats_server:
                 counters = ctx.services["normalizer"].counters
                 checkpoints = ctx.services["checkpoints"]
                 await wait_for(lambda: counters.frames >= 4, 20, "the snapshots normalized")
-                await _steps(sim, 100)
+                await steps(sim, 100)
                 await wait_for(lambda: counters.frames >= 30, 20, "some records normalized")
                 info = await js.stream_info(stream)
                 full = info.config
                 full.max_msgs, full.discard = info.state.messages, DiscardPolicy.NEW
                 await js.update_stream(full)  # from now on the stream refuses every new message
-                await _steps(sim, 200)
+                await steps(sim, 200)
                 # The app stops: the normalizer's next checkpoint finds the refusal (OutputLost), unless
                 # the consumer's offset commit, which flushes the producer first, meets it sooner.
                 await wait_for(lambda: checkpoints.crash_reason is not None, 20, "the normalizer to stop")
@@ -58,7 +62,7 @@ async def test_refused_records_are_normalized_again_after_a_restart(nats_server:
             full.max_msgs, full.discard = -1, DiscardPolicy.OLD
             await js.update_stream(full)
             async with running(settings):
-                await _steps(sim, 100)
+                await steps(sim, 100)
                 missing, raw, normalized = await _unnormalized(nats_server.url, settings.env)
                 for _ in range(100):
                     if not missing:
