@@ -31,10 +31,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
+from faust.types import TP
 from mode import Service
 
 from ssmd import codec, names
@@ -313,12 +314,14 @@ def install(ctx: AppContext) -> None:
     @app.agent(ctx.raw, name="normalizer")
     async def normalize(stream: Any) -> None:
         manual = stream.noack()
+        # Raw stream holes (nats:// only: memory:// loses nothing); looked up once, not per event.
+        take_holes = getattr(app.consumer, "take_holes", None)
         async for event in manual.events():
             async with checkpoints.lock:
-                await _handle(event)
+                await _handle(event, take_holes)
                 checkpoints.handled(manual, event)
 
-    async def _handle(event: Any) -> None:
+    async def _handle(event: Any, take_holes: Callable[[TP], list[tuple[int, int]]] | None) -> None:
         partition = event.message.partition
         capture = ctx.services.get("capture")
         frames = capture.handoff.take(event.value) if capture is not None else None
@@ -330,7 +333,6 @@ def install(ctx: AppContext) -> None:
                 return
         out = Output()
         normalizer.begin(event.message.offset)
-        take_holes = getattr(app.consumer, "take_holes", None)  # nats:// only: memory:// loses nothing
         if take_holes is not None and (holes := take_holes(event.message.tp)):
             _bus_gaps(partition, holes, event.message.topic, out)
         for frame in frames:

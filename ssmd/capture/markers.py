@@ -23,6 +23,8 @@ from ssmd.records import GapKind, RawFrame
 
 GAP = "ssmd.gap"
 DISCONNECT = "ssmd.disconnect"
+BUS_GAP = "ssmd.bus_gap"
+"""Not on the stream: the normalizer's own name for a hole the consumer found in it (``Normalizer.bus_gap``)."""
 PREFIX = "ssmd."
 
 

@@ -239,7 +239,7 @@ class Normalizer:
         """
         out = Output() if out is None else out
         self.counters.bus_gaps += 1
-        marker = r.RawFrame(at_ns, "ssmd.bus_gap", b"")
+        marker = r.RawFrame(at_ns, markers.BUS_GAP, b"")
         for ticker in tickers:
             t = self.ticker(ticker)
             if t.position is not None and t.position >= end - 1:
