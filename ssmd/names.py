@@ -32,6 +32,9 @@ RAW_BUCKET = "ssmd-raw"
 NORMALIZED_BUCKET = "ssmd-normalized"
 NORMALIZED_VERSION = "v1"
 MANIFEST = "manifest.json"
+RESYNC = "resync"
+"""The type token of resync requests, ``{env}.{feed}.resync.{symbol-token}``: core NATS messages by which a
+normalizer asks the capture, wherever it runs, for a fresh snapshot of one market (never stored)."""
 
 _ENV_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 _FEED_RE = _ENV_RE
@@ -136,6 +139,16 @@ def subject(env: str, feed: str, type_: str, symbol: str) -> str:
 def subject_prefix(env: str, feed: str, type_: str) -> str:
     """``{env}.{feed}.{type}``: the subject of a type without its symbol token."""
     return f"{validate_env(env)}.{validate_feed(feed)}.{validate_type(type_)}"
+
+
+def resync_subject(env: str, feed: str, symbol: str) -> str:
+    """``{env}.{feed}.resync.{symbol-token}``: where a normalizer asks for a fresh snapshot of ``symbol``."""
+    return subject(env, feed, RESYNC, symbol)
+
+
+def resync_wildcard(env: str, feed: str) -> str:
+    """``{env}.{feed}.resync.*``: every resync request of the feed (what a capture subscribes to)."""
+    return f"{subject_prefix(env, feed, RESYNC)}.*"
 
 
 def subject_wildcard(env: str, feed: str | None = None, type_: str | None = None) -> str:

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 from mode import Service
 
 from ssmd import codec
-from ssmd.capture import markers
+from ssmd.app import FEED
+from ssmd.capture import markers, resync
 from ssmd.capture.batcher import Batcher
 from ssmd.capture.cpuload import CpuGauge
 from ssmd.capture.handoff import Handoff
@@ -147,6 +148,8 @@ def install(ctx: AppContext) -> None:
             self.core = CaptureCore(ctx.partitions, self.batcher)
             self.connector: Connector | None = None
             self.handoff = handoff
+            self.resync_requests = 0
+            """Resync requests received over NATS (from normalizers in other workers)."""
             """This process's raw batches, for the normalizer beside it (:mod:`ssmd.capture.handoff`)."""
             ctx.services["capture"] = self
 
@@ -166,6 +169,12 @@ def install(ctx: AppContext) -> None:
             self.connector = Connector(ctx.settings, self.core.on_frame, options=options,
                                        owns=self.core.owns, on_event=self._event)  # fmt: skip
             await self.connector.start()
+            # Normalizers running in other workers ask for snapshots over NATS (ssmd.capture.resync).
+            await resync.listen(app.producer, ctx.env, FEED, self._requested)
+
+        def _requested(self, ticker: str) -> None:
+            self.resync_requests += 1
+            self.resync({ticker})
 
         def _assigned(self) -> frozenset[int] | None:
             if "normalizer" not in ctx.agents:

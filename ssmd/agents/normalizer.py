@@ -4,7 +4,9 @@ For each raw ``Batch`` event (one partition's frames in receive order) it runs t
 :class:`~ssmd.normalize.normalizer.Normalizer` state machine and sends the records as one ``Batch`` to
 the normalized topic, on the same partition, without waiting for the acknowledgement; then it publishes
 each record on its public subject ``{env}.kalshi.{type}.{ticker}`` (core NATS, for live subscribers) and
-asks the capture service for fresh snapshots of tickers whose books need recovery.
+asks the capture for fresh snapshots of tickers whose books need recovery (:mod:`ssmd.capture.resync`:
+a call when the capture runs in this worker, a NATS message when it runs in another; repeated until
+the snapshot comes).
 
 Per-ticker state (book, sequence positions, open gap) is kept in memory and written to the ``books``
 table, co-partitioned with the raw topic, at **checkpoints** (:class:`Checkpoints`), not per event: a
@@ -40,6 +42,8 @@ from mode import Service
 
 from ssmd import codec, names
 from ssmd import records as r
+from ssmd.app import FEED
+from ssmd.capture import resync
 from ssmd.errors import DecodeError
 from ssmd.normalize.normalizer import Normalizer, Output
 from ssmd.partitioning import partition_for
@@ -92,7 +96,7 @@ class PublicSubjects:
         kind = PUBLIC_TYPES.get(type(rec))
         if not rec.ticker or kind is None:
             return None
-        subject = self._subjects[type(rec), rec.ticker] = names.subject(self.ctx.env, "kalshi", kind, rec.ticker)
+        subject = self._subjects[type(rec), rec.ticker] = names.subject(self.ctx.env, FEED, kind, rec.ticker)
         return subject
 
 
@@ -299,6 +303,18 @@ def install(ctx: AppContext) -> None:
 
     normalizer = Normalizer(table, is_local)
     ctx.services["normalizer"] = normalizer
+
+    async def ask_snapshots(tickers: set[str]) -> None:
+        capture = ctx.services.get("capture")
+        if capture is not None:
+            capture.resync(tickers)
+        else:  # the capture runs in another worker: ask it over NATS
+            subjects = resync.subjects(ctx.env, FEED, sorted(tickers))
+            await cast("Producer", app.producer).publish_core_many(subjects, [b""] * len(subjects))
+
+    resyncs = resync.ResyncRequests(ask_snapshots, normalizer.open_gap, loop=app.loop, beacon=app.beacon)
+    ctx.services["resyncs"] = resyncs
+    app.add_dependency(resyncs)
     public = PublicSubjects(ctx)
     ctx.services["public"] = public
     checkpoints = Checkpoints(ctx, normalizer, table, loop=app.loop, beacon=app.beacon)
@@ -343,8 +359,8 @@ def install(ctx: AppContext) -> None:
             batch, structs = codec.encode_batch_and_structs(out.records)
             checkpoints.watch(await ctx.normalized.send_value(batch, partition))
             await public.publish(out.records, structs)
-        if out.resync and capture is not None:
-            capture.resync(out.resync)
+        if out.resync:
+            await resyncs.request(out.resync)
 
     def _bus_gaps(partition: int, holes: list[tuple[int, int]], topic: str, out: Output) -> None:
         tickers = [t for t in normalizer.tickers() if partition_for(t, ctx.partitions) == partition]

@@ -248,6 +248,11 @@ class Normalizer:
                            stream=stream, missing=0)  # fmt: skip
         return out
 
+    def open_gap(self, ticker: str) -> int | None:
+        """Start of ``ticker``'s open gap (its book awaits a snapshot); None when it has none or is not held here."""
+        t = self._tickers.get(ticker)
+        return t.gap_since if t is not None else None
+
     def tickers(self) -> set[str]:
         """Every ticker with state: in the store or in memory."""
         return {k.removeprefix("book:") for k in self.store if k.startswith("book:")} | set(self._tickers)

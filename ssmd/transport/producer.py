@@ -22,7 +22,7 @@ import asyncio
 import contextvars
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from faust.exceptions import ProducerSendError
@@ -35,6 +35,7 @@ from nats.js import JetStreamContext
 
 from . import envelope, keys, naming
 from .connection import NATS_ERRORS, close, connect
+from .fastsub import subscribe_direct
 from .options import NatsOptions
 from .publisher import Ack, Publisher, PublishError
 from .streams import TopicLayout
@@ -196,6 +197,17 @@ class Producer(base.Producer):
         """
         publisher = self._publisher or await self._connect()
         publisher.publish_core_many(subjects, payloads)
+
+    async def subscribe_core(self, subject: str, handler: Callable[[str, bytes], None]) -> None:
+        """Call ``handler(subject, payload)`` for each core NATS message on ``subject`` (a pattern) until
+        the producer stops, re-subscribed after a reconnect.
+
+        For low-rate control messages (resync requests). The handler runs in the connection's read loop:
+        it must not block, and an exception it raises is logged and the message dropped.
+        """
+        await self._connect()
+        assert self._nc is not None
+        await subscribe_direct(self._nc, subject, lambda subj, _reply, _hdrs, data: handler(subj.decode(), data))
 
     async def dead_letter(self, topic: str, partition: int, offset: int, key: bytes | None,
                           value: bytes | None, reason: str) -> None:

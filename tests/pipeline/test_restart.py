@@ -86,10 +86,11 @@ class _Workers:
     def __init__(self) -> None:
         self.procs: list[asyncio.subprocess.Process] = []
 
-    async def start(self, env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
+    async def start(self, env: dict[str, str], log: Path,
+                    agents: str = "connector,normalizer") -> asyncio.subprocess.Process:  # fmt: skip
         with log.open("ab") as out:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "ssmd.cli", "worker", "--agents", "connector,normalizer",
+                sys.executable, "-m", "ssmd.cli", "worker", "--agents", agents,
                 env=env, stdout=out, stderr=asyncio.subprocess.STDOUT,
             )  # fmt: skip
         self.procs.append(proc)
