@@ -16,6 +16,8 @@ Three processes besides this one, so none shares another's event loop: a nats-se
   adds 0-1 ms (0.5 on average). Snapshots carry no exchange time and are left out;
 - internal p50/p99: store time minus ``received_ns`` (the worker's own share, without the socket);
 - raw p99: the raw ``Batch`` message's store time minus each frame's ``received_ns`` (capture's share);
+- stage p99 (``stg99``): a record's normalized ``Batch`` store time minus its frame's raw ``Batch`` store
+  time (the normalizer's share: delivery from the raw stream, normalizing, the normalized publish);
 - public p99: arrival in this process of the per-ticker core-NATS records
   (``{env}.kalshi.orderbook|trade.{ticker}``, a sample of tickers) minus ``exchange_ns``;
 - drain: seconds the normalized stream kept growing after the simulator stopped (backlog).
@@ -271,6 +273,7 @@ class Step:
     lat: list[float] = field(default_factory=list)  # ms, send -> stored
     internal: list[float] = field(default_factory=list)  # ms, received -> stored
     raw_lat: list[float] = field(default_factory=list)  # ms, received -> raw batch stored
+    stage: list[float] = field(default_factory=list)  # ms, raw batch stored -> normalized batch stored
     public: list[float] = field(default_factory=list)  # ms, send -> public arrival
     drain: float = 0.0
     raw_batch: float = 0.0  # frames per raw batch message
@@ -459,10 +462,14 @@ async def run_rate(step: Step, sim: Simulator, worker: int, streams: Streams, pu
     step.sim_cpu = (scpu1 - scpu0) / wall
     raw_msgs = await streams.read(streams.raw, raw0 + 1, raw1)
     frames = 0
+    raw_stored: dict[tuple[int | None, int], float] = {}  # (connection, received_ns): raw store time, ms
     for stored, data in raw_msgs:
         batch = codec.decode_batch(data)
         frames += len(batch)
-        step.raw_lat += [stored * 1e3 - f.received_ns / 1e6 for f in batch if isinstance(f, r.RawFrame)]
+        for f in batch:
+            if isinstance(f, r.RawFrame):
+                step.raw_lat.append(stored * 1e3 - f.received_ns / 1e6)
+                raw_stored[f.connection_id, f.received_ns] = stored * 1e3
     step.raw, step.raw_batch = frames / wall, frames / max(1, len(raw_msgs))
     records = 0
     norm_msgs = await streams.read(streams.normalized, norm0 + 1, norm1)
@@ -474,6 +481,9 @@ async def run_rate(step: Step, sim: Simulator, worker: int, streams: Streams, pu
             if exchange is not None:
                 step.lat.append(stored * 1e3 - exchange / 1e6)
             step.internal.append(stored * 1e3 - rec.received_ns / 1e6)
+            raw_ms = raw_stored.get((getattr(rec, "connection_id", None), rec.received_ns))
+            if raw_ms is not None:
+                step.stage.append(stored * 1e3 - raw_ms)
     step.normalized, step.norm_batch = records / wall, records / max(1, len(norm_msgs))
     step.public, public.latencies = public.latencies, []
 
@@ -614,7 +624,7 @@ def us_per_frame(cpu: float, frames: float) -> float:
 def table(steps: list[Step]) -> str:
     head = (f"{'rate':>7} {'offered':>8} {'raw':>8} {'norm':>8} {'cpu':>5} {'us/f':>5} {'simcpu':>6} "
             f"{'natscpu':>7} {'p50':>6} {'p99':>7} "
-            f"{'int50':>6} {'int99':>6} {'raw99':>6} {'pub99':>6} {'drain':>5} {'rawb':>5} {'normb':>5} "
+            f"{'int50':>6} {'int99':>6} {'raw99':>6} {'stg99':>6} {'pub99':>6} {'drain':>5} {'rawb':>5} {'normb':>5} "
             f"{'xfer':>8} {'xcpu':>5} {'xus/f':>5} {'x99':>6} {'r_xfer':>6} "
             f"{'base_js':>8} {'r_pub':>5} {'core':>8} {'load':>5} {'steal':>5}")
     rows = [head, "-" * len(head)]
@@ -625,7 +635,7 @@ def table(steps: list[Step]) -> str:
             f"{s.rate:7.0f} {s.offered:8.0f} {s.raw:8.0f} {s.normalized:8.0f} {s.cpu:5.2f} "
             f"{us_per_frame(s.cpu, s.normalized):5.1f} {s.sim_cpu:6.2f} {s.nats_cpu:7.2f} "
             f"{pct(s.lat, .5):6.1f} {pct(s.lat, .99):7.1f} {pct(s.internal, .5):6.1f} {pct(s.internal, .99):6.1f} "
-            f"{pct(s.raw_lat, .99):6.1f} "
+            f"{pct(s.raw_lat, .99):6.1f} {pct(s.stage, .99):6.1f} "
             f"{pct(s.public, .99):6.1f} {s.drain:5.1f} {s.raw_batch:5.1f} {s.norm_batch:5.1f} "
             f"{xfer:8.0f} {xcpu:5.2f} {us_per_frame(xcpu, xfer):5.1f} {x99:6.1f} {s.normalized / xfer:6.2f} "
             f"{s.baseline_js:8.0f} {s.normalized / s.baseline_js:5.2f} "
@@ -711,6 +721,7 @@ async def main_async(args: argparse.Namespace) -> None:
         print(f"command: {' '.join(sys.argv)}")
         print(f"{args.markets} markets, {args.seconds:g} s per rate after {args.warmup:g} s warm-up; frames/s; "
               "latencies in ms (p50/p99: simulator send -> normalized record stored; int: worker receive -> "
+              "stored; raw99: worker receive -> raw batch stored; stg99: raw batch stored -> normalized record "
               "stored; pub99: send -> public core-NATS arrival, sampled tickers); cpu in cores; us/f: CPU per "
               "frame; xfer: the bare transfer client (simulator -> websockets -> js.publish_async per frame), "
               "mean of its runs before and after the worker's; base_js: the bare publish_async loop (no socket, "
