@@ -5,20 +5,24 @@ whole every ``archive_interval`` seconds (status ``partial``) and at day close (
 manifests carrying gaps and the quality score (:class:`~ssmd.archive.NormalizedArchiver`). Offsets are
 committed only after the upload (:mod:`ssmd.agents.archiving`). A ticker has one partition, hence one
 writer; any number of archiver workers (``ssmd worker --agents archiver``) share the partitions.
+Normalized stream messages removed before the archiver read them are a ``bus`` gap in the manifests of
+the ticker-days it holds open.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ssmd import codec
-from ssmd.agents.archiving import run_archiver
+from ssmd.agents.archiving import StreamHoles, run_archiver
 from ssmd.archive import NormalizedArchiver, Position
 from ssmd.errors import DecodeError
 from ssmd.partitioning import partition_for
-from ssmd.records import RawFrame
+from ssmd.records import AnyRecord, RawFrame
 from ssmd.store import open_store
 
 if TYPE_CHECKING:
@@ -27,17 +31,71 @@ if TYPE_CHECKING:
 log = logging.getLogger("ssmd.agents.archiver")
 
 
+class Resumer:
+    """Takes over the unfinished ticker-days of each assigned partition once, before it archives anything.
+
+    The agent starts before the group assigns it partitions, so the takeover follows the assignment
+    (:meth:`start`, from the ``on_partitions_assigned`` signal, in the background so the rebalance does not
+    wait for the store), and each event first waits for its partition's (:meth:`ready`): a bus gap must
+    find every ticker-day of the partition open, and a ticker-day that gets no more records is completed
+    at the day's end only if it was taken over. A failed takeover is logged and tried again with the
+    partition's next event; the event is archived meanwhile (its own ticker-days load as it needs them).
+    """
+
+    def __init__(self, writer: NormalizedArchiver, partitions: int) -> None:
+        self.writer = writer
+        self.partitions = partitions
+        self._resumed: dict[int, asyncio.Future[None]] = {}
+
+    def start(self, partitions: set[int]) -> None:
+        new = {p for p in partitions if p not in self._resumed}
+        if not new:
+            return
+        task = asyncio.ensure_future(self.writer.resume(owns=lambda t: partition_for(t, self.partitions) in new))
+        for p in new:
+            self._resumed[p] = task
+
+    def forget(self, partitions: set[int]) -> None:
+        """Partitions revoked: take them over again if they come back."""
+        for p in partitions:
+            self._resumed.pop(p, None)
+
+    async def ready(self, partition: int) -> None:
+        self.start({partition})
+        task = self._resumed[partition]
+        try:
+            await asyncio.shield(task)
+        except Exception as e:  # the store unreachable: tried again with the partition's next event
+            if self._resumed.get(partition) is task:
+                del self._resumed[partition]
+            log.error("taking over the unfinished ticker-days of partition %d failed (retried): %r", partition, e)
+
+
 def install(ctx: AppContext) -> None:
     settings, app = ctx.settings, ctx.app
+    topic = ctx.normalized.get_topic_name()
+
+    def mine(tps: Any) -> set[int]:
+        return {tp.partition for tp in tps if tp.topic == topic}
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def _resume(sender: Any, assigned: Any, **kw: Any) -> None:
+        if (resumer := ctx.services.get("archiver-resumer")) is not None:
+            resumer.start(mine(assigned))
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def _forget(sender: Any, revoked: Any, **kw: Any) -> None:
+        if (resumer := ctx.services.get("archiver-resumer")) is not None:
+            resumer.forget(mine(revoked))
 
     @app.agent(ctx.normalized, name="archiver")
     async def archive(stream: Any) -> None:
         store = open_store(settings)
         writer = NormalizedArchiver(store, env=settings.env, spool_dir=Path(settings.data_dir) / "spool" / "normalized")
         ctx.services["archiver"] = writer
-        topic = ctx.normalized.get_topic_name()
-        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
-        await writer.resume(owns=lambda t: partition_for(t, ctx.partitions) in owned)
+        resumer = ctx.services["archiver-resumer"] = Resumer(writer, ctx.partitions)
+        resumer.start(mine(app.consumer.assignment()))
+        holes = StreamHoles(app, topic)
 
         async def add(value: bytes, position: Position) -> None:
             try:
@@ -45,7 +103,13 @@ def install(ctx: AppContext) -> None:
             except DecodeError as e:
                 log.error("undecodable normalized batch at %s: %s", position, e)
                 return
-            await writer.add([x for x in records if not isinstance(x, RawFrame)], position)
+            await resumer.ready(position[0])
+            kept: list[AnyRecord] = [x for x in records if not isinstance(x, RawFrame)]
+            for first, end in holes.take(position[0], "normalized"):
+                at_ns = min((x.received_ns for x in kept), default=time.time_ns())
+                if (gap := writer.bus_gap(first, end, holes.stream, at_ns)) is not None:
+                    kept.insert(0, gap)
+            await writer.add(kept, position)
 
         try:
             await run_archiver(stream, writer, add, settings.archive_interval, "archiver")

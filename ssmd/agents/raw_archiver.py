@@ -21,15 +21,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from faust.types import TP
-
 from ssmd import codec
-from ssmd.agents.archiving import run_archiver
+from ssmd.agents.archiving import StreamHoles, run_archiver
 from ssmd.archive import Position, RawArchiver
 from ssmd.errors import DecodeError
 from ssmd.records import Gap, RawFrame
 from ssmd.store import open_store
-from ssmd.transport import naming
 
 if TYPE_CHECKING:
     from ssmd.app import AppContext
@@ -47,10 +44,7 @@ def install(ctx: AppContext) -> None:
         ctx.services["raw_archiver"] = writer
         await writer.resume()
 
-        # Raw stream holes (nats:// only: memory:// loses nothing); looked up once, not per event.
-        take_holes = getattr(ctx.app.consumer, "take_holes", None)
-        topic = ctx.raw.get_topic_name()
-        stream_name = naming.stream_name(topic)
+        holes = StreamHoles(ctx.app, ctx.raw.get_topic_name())
 
         async def add(value: bytes, position: Position) -> None:
             try:
@@ -58,12 +52,9 @@ def install(ctx: AppContext) -> None:
             except DecodeError as e:
                 log.error("undecodable raw batch at %s: %s", position, e)
                 return
-            if take_holes is not None and (holes := take_holes(TP(topic, position[0]))):
+            for first, end in holes.take(position[0], "raw"):
                 at_ns = min((x.received_ns for x in items if isinstance(x, RawFrame)), default=time.time_ns())
-                for first, end in holes:
-                    log.warning("raw partition %d: stream sequences %d..%d were removed before they were "
-                                "archived; a bus gap in the raw manifest", position[0], first, end - 1)  # fmt: skip
-                    await writer.bus_gap(first, end, stream_name, at_ns)
+                await writer.bus_gap(first, end, holes.stream, at_ns)
             await writer.add([x for x in items if isinstance(x, RawFrame | Gap)], position)
 
         try:

@@ -33,6 +33,7 @@ from typing import Any
 from ssmd import __version__, codec, names
 from ssmd.archive import manifest as mf
 from ssmd.archive import quality
+from ssmd.archive.busgap import BusGaps
 from ssmd.archive.fileset import FileSet, run_all
 from ssmd.archive.spool import COMPLETE, Position, SpoolFile
 from ssmd.archive.timefmt import NS_PER_DAY, day_of, day_start_ns, iso_ns
@@ -76,6 +77,7 @@ class NormalizedArchiver:
         self._days: dict[tuple[str, dt.date], _TickerDay] = {}
         self._added: dict[int, int] = {}
         self._bad_tickers: set[str] = set()
+        self._bus = BusGaps()
         self.rejected = 0
         """Records dropped because their ticker cannot be an object key."""
         self._flush_lock = asyncio.Lock()
@@ -167,6 +169,18 @@ class NormalizedArchiver:
                 log.error("normalized archive: ticker %r cannot be an object key; its records are dropped", ticker)
             return False
         return True
+
+    def bus_gap(self, first: int, end: int, stream: str, at_ns: int) -> Gap | None:
+        """Normalized stream sequences ``first..end-1`` were removed (retention, a purge) before they were read.
+
+        Their records are not in the archive. Returns the ``bus`` gap (:mod:`ssmd.archive.busgap`) to
+        :meth:`add` with the records read after the removal (``at_ns``: the first one's receive time), or
+        None if this removal is already recorded. Its ticker is ``""``: it is recorded for every
+        ticker-day of its date open in this writer, as the removed records could be of any of them.
+        """
+        latest = max((f.last_ns for td in self._days.values() for f in td.files.values() if f.last_ns is not None),
+                     default=None)  # fmt: skip
+        return self._bus.report(first, end, stream, at_ns, latest)
 
     def _connection_gap(self, gap: Gap, date: dt.date) -> list[Gap]:
         return [dataclasses.replace(gap, ticker=t) for (t, d) in self._days if d == date]

@@ -43,6 +43,7 @@ import msgspec
 from ssmd import __version__, names
 from ssmd.archive import manifest as mf
 from ssmd.archive import quality
+from ssmd.archive.busgap import BusGaps
 from ssmd.archive.fileset import FileSet, run_all
 from ssmd.archive.spool import COMPLETE, Position, SpoolFile
 from ssmd.archive.timefmt import NS_PER_DAY, NS_PER_HOUR, day_of, day_start_ns, hour_of, iso_ns
@@ -154,7 +155,7 @@ class RawArchiver:
         self._added: dict[int, int] = {}
         self._flush_lock = asyncio.Lock()
         self._keys: dict[tuple[str, int], str] = {}
-        self._bus: dict[tuple[str, int], Gap] = {}  # (stream, end of the removed range): its gap
+        self._bus = BusGaps()
 
     async def add(self, items: Iterable[RawFrame | Gap], position: Position) -> None:
         """Archive one input event's frames (and gaps); see the module docstring for the contract."""
@@ -193,27 +194,15 @@ class RawArchiver:
     async def bus_gap(self, first: int, end: int, stream: str, at_ns: int) -> None:
         """Raw stream sequences ``first..end-1`` were removed (retention, a purge) before they were read.
 
-        Their frames are not in the archive: a ``bus`` gap (ticker "": any market) in the manifest of the
-        day of ``at_ns``, the receive time of the first frame read after the removal, from the latest
-        frame archived before it (``at_ns`` itself when none is known: a zero-length gap that still
-        names the lost range). Call it before adding the frames that follow the hole. Every partition
-        of the stream sees the same removal (offsets are stream sequences); it is one gap, with the
-        lowest first sequence reported. ``missing`` stays 0: what the removed messages held is unknown.
+        Their frames are not in the archive: one ``bus`` gap per removal (:mod:`ssmd.archive.busgap`) in
+        the manifest of the day of ``at_ns``, the receive time of the first frame read after it. Call it
+        before adding the frames that follow the hole.
         """
-        known = self._bus.get((stream, end))
-        if known is not None and known.expected_seq is not None and known.expected_seq <= first:
-            return
-        if known is not None:
-            start, at_ns = known.start_ns, known.received_ns
-        else:
-            latest = max((f.last_ns for f in self._files.files.values() if f.last_ns is not None), default=None)
-            start = min(at_ns, latest) if latest is not None else at_ns
-        gap = Gap("", "bus", start, at_ns, at_ns, expected_seq=first, received_seq=end, stream=stream)
-        if len(self._bus) >= 64:
-            del self._bus[next(iter(self._bus))]  # removals are rare; the oldest are long reported
-        self._bus[stream, end] = gap
-        day = await self._day(day_of(at_ns))
-        day.dirty |= quality.merge_gap(day.gaps, gap)
+        latest = max((f.last_ns for f in self._files.files.values() if f.last_ns is not None), default=None)
+        gap = self._bus.report(first, end, stream, at_ns, latest)
+        if gap is not None:
+            day = await self._day(day_of(gap.received_ns))
+            day.dirty |= quality.merge_gap(day.gaps, gap)
 
     async def flush(self) -> dict[int, int]:
         """Upload changed files, complete ended hours and days, rewrite manifests; return durable positions."""
