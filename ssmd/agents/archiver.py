@@ -84,9 +84,13 @@ def install(ctx: AppContext) -> None:
             resumer.start(mine(assigned))
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
-    async def _forget(sender: Any, revoked: Any, **kw: Any) -> None:
+    async def _release(sender: Any, revoked: Any, **kw: Any) -> None:
+        gone = mine(revoked)
         if (resumer := ctx.services.get("archiver-resumer")) is not None:
-            resumer.forget(mine(revoked))
+            resumer.forget(gone)
+        if gone and (writer := ctx.services.get("archiver")) is not None:
+            n = await writer.release(lambda t: partition_for(t, ctx.partitions) not in gone, gone)
+            log.info("partitions %s moved away: %d ticker-days given up", sorted(gone), n)
 
     @app.agent(ctx.normalized, name="archiver")
     async def archive(stream: Any) -> None:

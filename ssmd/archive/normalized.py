@@ -210,6 +210,24 @@ class NormalizedArchiver:
             del self._days[td.ticker, td.date]
         return positions
 
+    async def release(self, owns: Callable[[str], bool], partitions: Iterable[int]) -> int:
+        """Give up the ticker-days whose tickers ``owns`` rejects: their ``partitions`` moved to another writer.
+
+        They are forgotten without an upload, after any flush in progress: their records not yet uploaded
+        belong to input events never committed, which the new owner reads again. Without this, this writer
+        would go on uploading them, and at the day's end complete them with only the records it had,
+        over the new owner's files. Returns how many ticker-days were given up.
+        """
+        async with self._flush_lock:
+            gone = [td for td in self._days.values() if not owns(td.ticker)]
+            for td in gone:
+                for f in td.files.values():
+                    self._files.drop(f.key)
+                del self._days[td.ticker, td.date]
+            for p in partitions:
+                self._added.pop(p, None)
+            return len(gone)
+
     async def close(self) -> dict[int, int]:
         """Graceful stop: upload everything pending (open days stay partial)."""
         return await self.flush()

@@ -225,3 +225,29 @@ async def test_encoded_batches_archive_like_records(tmp_path: Path) -> None:
     assert await reader.records("gap", BTC, DAY) == [gap]
     m = await reader.manifest("trade", DAY, BTC)
     assert m is not None and m["record_count"] == 2 and m["gaps"][0]["missing"] == 4
+
+
+async def test_a_released_ticker_day_is_never_written_again(store: ObjectStore, tmp_path: Path) -> None:
+    """Partitions moved to another writer: the old one gives their ticker-days up, and the day's close
+    by the old writer leaves the new owner's files alone (it used to complete them with its own records)."""
+    clock = Clock(T0 + 100 * SEC)
+    old = NormalizedArchiver(store, env=ENV, spool_dir=tmp_path / "old", clock=clock, close_after=60)
+    await old.add([_trade(BTC, T0 + SEC, 1), _trade(GOLD, T0 + SEC, 2)], (0, 1))
+    assert await old.flush() == {0: 1}
+    await old.add([_trade(GOLD, T0 + 2 * SEC, 3)], (1, 5))  # read, not uploaded: the new owner reads it again
+    assert await old.release(lambda t: t != GOLD, [1]) == 1
+
+    new = NormalizedArchiver(store, env=ENV, spool_dir=tmp_path / "new", clock=clock, close_after=60)
+    await new.resume(owns=lambda t: t == GOLD)
+    gold = [_trade(GOLD, T0 + 2 * SEC, 3), _trade(GOLD, T0 + 3 * SEC, 4)]
+    await new.add(gold, (1, 5))
+    assert await new.flush() == {1: 5}
+
+    clock.now = T0 + NS_PER_DAY + 61 * SEC  # the day is over: the old writer completes what it holds
+    assert await old.flush() == {0: 1}  # no position of the partition it gave up
+    reader = ArchiveReader(store, env=ENV)
+    assert await reader.records("trade", GOLD, DAY) == [_trade(GOLD, T0 + SEC, 2), *gold]
+    m = await reader.manifest("trade", DAY, GOLD)
+    assert m is not None and m["record_count"] == 3 and m["status"] == "partial"  # the new owner's to complete
+    btc = await reader.manifest("trade", DAY, BTC)
+    assert btc is not None and btc["status"] == "complete"
