@@ -7,6 +7,11 @@ committed only after the upload (:mod:`ssmd.agents.archiving`). A ticker has one
 writer; any number of archiver workers (``ssmd worker --agents archiver``) share the partitions.
 Normalized stream messages removed before the archiver read them are a ``bus`` gap in the manifests of
 the ticker-days it holds open.
+
+On a rebalance (eager: every partition is revoked, then the new set assigned) the writer gives up its
+ticker-days before the new owners start (:meth:`~ssmd.archive.NormalizedArchiver.release`) and takes
+over those of its new partitions again from the store (:class:`Resumer`): a rebalance costs a reload,
+never a ticker-day written by two writers.
 """
 
 from __future__ import annotations
