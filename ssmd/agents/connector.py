@@ -148,9 +148,9 @@ def install(ctx: AppContext) -> None:
             self.core = CaptureCore(ctx.partitions, self.batcher)
             self.connector: Connector | None = None
             self.handoff = handoff
+            """This process's raw batches, for the normalizer beside it (:mod:`ssmd.capture.handoff`)."""
             self.resync_requests = 0
             """Resync requests received over NATS (from normalizers in other workers)."""
-            """This process's raw batches, for the normalizer beside it (:mod:`ssmd.capture.handoff`)."""
             ctx.services["capture"] = self
 
         def _pressure(self, on: bool) -> None:
