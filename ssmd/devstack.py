@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import functools
+import secrets
 import shutil
 import signal
 import socket
@@ -197,18 +199,26 @@ class NatsServer(EmbeddedServer):
             "--store_dir", str(self.data_dir / "jetstream"),
             "--addr", self.host,
             "--port", str(self.port),
+            "--server_name", self._server_name,
         ]  # fmt: skip
         return cmd
 
+    @functools.cached_property
+    def _server_name(self) -> str:
+        return f"ssmd-{secrets.token_hex(6)}"
+
     def probe(self) -> bool:
+        # Our server by its name: another one that took the picked port first answers too, while
+        # ours is still failing to bind (and the caller would use the wrong, perhaps dying, server).
         sock = self._connect()
         if sock is None:
             return False
         with sock:
             try:
-                return sock.recv(4096).startswith(b"INFO ")
+                info = sock.recv(4096)
             except OSError:
                 return False
+            return info.startswith(b"INFO ") and f'"server_name":"{self._server_name}"'.encode() in info
 
     @property
     def url(self) -> str:
@@ -242,15 +252,32 @@ class ValkeyServer(EmbeddedServer):
         if sock is None:
             return False
         with sock:
-            try:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(64).startswith(b"+PONG")
+            if self.proc is None:
+                return False
+            try:  # our server by its process id, not another one that took the picked port first
+                sock.sendall(b"INFO server\r\n")
+                return f"process_id:{self.proc.pid}\r\n".encode() in _recv_reply(sock)
             except OSError:
                 return False
 
     @property
     def url(self) -> str:
         return f"redis://{self.host}:{self.port}/0"
+
+
+def _recv_reply(sock: socket.socket, limit: int = 1 << 16) -> bytes:
+    """A RESP bulk-string reply (``$<n>\\r\\n<n bytes>\\r\\n``), whole; whatever came if it is not one."""
+    data = sock.recv(limit)
+    if not data.startswith(b"$") or b"\r\n" not in data:
+        return data
+    head, _, _ = data.partition(b"\r\n")
+    want = len(head) + 2 + int(head[1:]) + 2
+    while len(data) < min(want, limit):
+        more = sock.recv(limit)
+        if not more:
+            break
+        data += more
+    return data
 
 
 class MotoS3Server(EmbeddedServer):

@@ -11,9 +11,11 @@ import time
 from pathlib import Path
 
 import nats
+import pytest
 import redis
 
-from ssmd.devstack import DevStack, NatsServer
+from ssmd.devstack import DevStack, EmbeddedServer, NatsServer, ValkeyServer
+from ssmd.errors import ServerError
 
 
 def _alive(pid: int) -> bool:
@@ -84,3 +86,14 @@ def test_servers_die_with_a_killed_parent(tmp_path: Path) -> None:
     while any(_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(_alive(p) for p in pids)
+
+
+@pytest.mark.parametrize("kind", [NatsServer, ValkeyServer])
+def test_a_port_another_server_holds_is_not_taken_for_ours(kind: type[EmbeddedServer], tmp_path: Path) -> None:
+    """The ready check knows its own server: one already on the port (the picked port taken between the
+    pick and the bind) answers too, but is not the one just started, which is refused instead."""
+    with kind(data_dir=tmp_path / "first") as first:
+        second = kind(port=first.port, data_dir=tmp_path / "second")
+        with pytest.raises(ServerError, match="did not become ready"):
+            second.start()
+        assert first.running and not second.running
