@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ssmd import codec
-from ssmd.agents.archiving import StreamHoles, run_archiver
+from ssmd.agents.archiving import run_archiver
+from ssmd.agents.holes import StreamHoles
 from ssmd.archive import NormalizedArchiver, Position
 from ssmd.errors import DecodeError
 from ssmd.partitioning import partition_for
@@ -66,8 +67,12 @@ class Resumer:
             self._resumed.pop(p, None)
 
     async def ready(self, partition: int) -> None:
-        self.start({partition})
-        task = self._resumed[partition]
+        task = self._resumed.get(partition)
+        if task is None:
+            self.start({partition})
+            task = self._resumed[partition]
+        elif task.done() and not task.cancelled() and task.exception() is None:
+            return  # taken over: every later event of the partition passes here
         try:
             await asyncio.shield(task)
         except Exception as e:  # the store unreachable: tried again with the partition's next event
@@ -114,7 +119,7 @@ def install(ctx: AppContext) -> None:
                 return
             await resumer.ready(position[0])
             kept: list[AnyRecord] = [x for x in records if not isinstance(x, RawFrame)]
-            for first, end in holes.take(position[0], "normalized"):
+            for first, end in holes.take(position[0], "a bus gap in the normalized manifests"):
                 at_ns = min((x.received_ns for x in kept), default=time.time_ns())
                 if (gap := writer.bus_gap(first, end, holes.stream, at_ns)) is not None:
                     kept.insert(0, gap)

@@ -21,33 +21,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from faust.types import TP
-
 from ssmd.archive import Position
-from ssmd.transport import naming
 
 log = logging.getLogger("ssmd.agents.archiving")
-
-
-class StreamHoles:
-    """Ranges of an input topic's stream removed (retention, a purge) before this app read them.
-
-    ``take(partition)`` returns the ranges a partition's reader found since the last call (nats://
-    only: memory:// loses nothing). Look them up with each event, before its records are archived.
-    """
-
-    def __init__(self, app: Any, topic: str) -> None:
-        self._take = getattr(app.consumer, "take_holes", None)
-        self.topic = topic
-        self.stream = naming.stream_name(topic)
-
-    def take(self, partition: int, what: str) -> list[tuple[int, int]]:
-        """The removed ranges (first, end) of ``partition``, each logged as lost from ``what``."""
-        holes: list[tuple[int, int]] = self._take(TP(self.topic, partition)) if self._take is not None else []
-        for first, end in holes:
-            log.warning("%s partition %d: stream sequences %d..%d were removed before they were archived; "
-                        "a bus gap in the %s manifests", self.topic, partition, first, end - 1, what)  # fmt: skip
-        return holes
 
 
 class Writer(Protocol):

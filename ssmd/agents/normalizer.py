@@ -33,21 +33,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
-from faust.types import TP
 from mode import Service
 
 from ssmd import codec, names
 from ssmd import records as r
+from ssmd.agents.holes import StreamHoles
 from ssmd.app import FEED
 from ssmd.capture import resync
 from ssmd.errors import DecodeError
 from ssmd.normalize.normalizer import Normalizer, Output
 from ssmd.partitioning import partition_for
-from ssmd.transport import naming
 
 if TYPE_CHECKING:
     from ssmd.app import AppContext
@@ -330,14 +329,13 @@ def install(ctx: AppContext) -> None:
     @app.agent(ctx.raw, name="normalizer")
     async def normalize(stream: Any) -> None:
         manual = stream.noack()
-        # Raw stream holes (nats:// only: memory:// loses nothing); looked up once, not per event.
-        take_holes = getattr(app.consumer, "take_holes", None)
+        holes = StreamHoles(app, ctx.raw.get_topic_name())
         async for event in manual.events():
             async with checkpoints.lock:
-                await _handle(event, take_holes)
+                await _handle(event, holes)
                 checkpoints.handled(manual, event)
 
-    async def _handle(event: Any, take_holes: Callable[[TP], list[tuple[int, int]]] | None) -> None:
+    async def _handle(event: Any, holes: StreamHoles) -> None:
         partition = event.message.partition
         capture = ctx.services.get("capture")
         frames = capture.handoff.take(event.value) if capture is not None else None
@@ -349,8 +347,10 @@ def install(ctx: AppContext) -> None:
                 return
         out = Output()
         normalizer.begin(event.message.offset)
-        if take_holes is not None and (holes := take_holes(event.message.tp)):
-            _bus_gaps(partition, holes, event.message.topic, out)
+        if removed := holes.take(partition, "a bus gap for every ticker of the partition"):
+            tickers = [t for t in normalizer.tickers() if partition_for(t, ctx.partitions) == partition]
+            for first, end in removed:
+                normalizer.bus_gap(tickers, first, end, holes.stream, time.time_ns(), out)
         for frame in frames:
             if isinstance(frame, r.RawFrame):
                 normalizer.process(frame, out)
@@ -361,10 +361,3 @@ def install(ctx: AppContext) -> None:
             await public.publish(out.records, structs)
         if out.resync:
             await resyncs.request(out.resync)
-
-    def _bus_gaps(partition: int, holes: list[tuple[int, int]], topic: str, out: Output) -> None:
-        tickers = [t for t in normalizer.tickers() if partition_for(t, ctx.partitions) == partition]
-        for first, end in holes:
-            log.warning("raw partition %d: stream sequences %d..%d were removed unread; bus gap for %d tickers",
-                        partition, first, end - 1, len(tickers))
-            normalizer.bus_gap(tickers, first, end, naming.stream_name(topic), time.time_ns(), out)

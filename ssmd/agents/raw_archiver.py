@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ssmd import codec
-from ssmd.agents.archiving import StreamHoles, run_archiver
+from ssmd.agents.archiving import run_archiver
+from ssmd.agents.holes import StreamHoles
 from ssmd.archive import Position, RawArchiver
 from ssmd.errors import DecodeError
 from ssmd.records import Gap, RawFrame
@@ -52,7 +53,7 @@ def install(ctx: AppContext) -> None:
             except DecodeError as e:
                 log.error("undecodable raw batch at %s: %s", position, e)
                 return
-            for first, end in holes.take(position[0], "raw"):
+            for first, end in holes.take(position[0], "a bus gap in the raw manifest"):
                 at_ns = min((x.received_ns for x in items if isinstance(x, RawFrame)), default=time.time_ns())
                 await writer.bus_gap(first, end, holes.stream, at_ns)
             await writer.add([x for x in items if isinstance(x, RawFrame | Gap)], position)
