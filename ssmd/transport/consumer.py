@@ -32,6 +32,7 @@ from nats.js.errors import NotFoundError
 from . import envelope, keys
 from .commits import CommitsAfterWaiting
 from .connection import NATS_ERRORS, close, connect, new_member_id
+from .delivery import DeliversEagerly
 from .membership import GroupMember
 from .offsets import OffsetStore
 from .options import NatsOptions
@@ -46,7 +47,7 @@ _HOLE_CHECK_EVERY = 5.0  # seconds between checks of the streams' first messages
 
 
 
-class Consumer(CommitsAfterWaiting):
+class Consumer(CommitsAfterWaiting, DeliversEagerly):
     """The ``nats://`` consumer: one per worker, reading every assigned partition."""
 
     _nc: NATS | None = None
@@ -247,7 +248,8 @@ class Consumer(CommitsAfterWaiting):
         if not batch:
             self._data.clear()
             try:
-                await asyncio.wait_for(self._data.wait(), timeout=timeout)
+                async with asyncio.timeout(timeout):  # not wait_for: no task per wait
+                    await self._data.wait()
             except TimeoutError:
                 return {}
             batch = self._take(readers)

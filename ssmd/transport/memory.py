@@ -24,6 +24,7 @@ from yarl import URL
 
 from . import keys
 from .commits import CommitsAfterWaiting
+from .delivery import DeliversEagerly
 
 
 @dataclass(slots=True)
@@ -80,7 +81,7 @@ def _partitions(app: AppT, topic: str) -> int:
     return int(app.conf.topic_partitions)
 
 
-class Consumer(CommitsAfterWaiting):
+class Consumer(CommitsAfterWaiting, DeliversEagerly):
     """Single-worker consumer over a :class:`Broker`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -146,7 +147,8 @@ class Consumer(CommitsAfterWaiting):
         if not batch:
             self._data.clear()
             try:
-                await asyncio.wait_for(self._data.wait(), timeout=timeout)
+                async with asyncio.timeout(timeout):  # not wait_for: no task per wait
+                    await self._data.wait()
             except TimeoutError:
                 return {}
             batch = self._take(active_partitions or set())
