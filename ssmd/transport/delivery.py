@@ -61,9 +61,9 @@ async def _finish(coro: Coroutine[Any, Any, Any], yielded: Any) -> Any:
             if yielded is not None:
                 yielded.cancel()
             try:
-                yielded = gen.throw(exc)
-            except (StopIteration, asyncio.CancelledError):
-                raise exc from None
+                yielded = gen.throw(exc)  # raises it again unless the coroutine handles it
+            except StopIteration as stop:
+                return stop.value
             continue
         try:
             yielded = gen.send(None)

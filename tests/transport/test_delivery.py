@@ -84,6 +84,50 @@ async def test_cancelling_the_future_cancels_the_coroutine_where_it_waits() -> N
     assert gate.cancelled()  # what it waited on is cancelled, as a task cancels its waiter
 
 
+async def test_a_coroutine_that_handles_its_cancellation_finishes_as_it_says() -> None:
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def stubborn() -> str:
+        try:
+            await gate
+        except asyncio.CancelledError:
+            return "handled"
+        return "not cancelled"
+
+    pending = step(stubborn())
+    assert pending is not None
+    await asyncio.sleep(0)
+    pending.cancel()
+    assert await pending == "handled"
+
+
+async def test_a_blocked_delivery_gives_way_when_the_flow_is_suspended() -> None:
+    """A rebalance sets ``suspend_flow``: a delivery waiting on a full buffer must not hold it up."""
+    app = make_app("delivery-suspend", "memory://delivery-suspend", topic_partitions=1)
+    async with running(app):
+        consumer: Any = app.consumer
+        cancelled: list[str] = []
+
+        async def blocked(message: str) -> None:
+            try:
+                await asyncio.Event().wait()  # a stream buffer that never drains
+            except asyncio.CancelledError:
+                cancelled.append(message)
+                raise
+
+        callback, consumer.callback = consumer.callback, blocked
+        try:
+            delivery = asyncio.ensure_future(consumer._deliver("m"))
+            await asyncio.sleep(0.05)
+            assert not delivery.done()
+            consumer.suspend_flow.set()
+            await asyncio.wait_for(delivery, 5)
+        finally:
+            consumer.callback = callback
+            consumer.suspend_flow.clear()
+    assert cancelled == ["m"]
+
+
 @pytest.mark.parametrize("broker", ["memory", "nats"])
 async def test_a_full_stream_buffer_delays_delivery_loses_nothing(broker: str, request: pytest.FixtureRequest) -> None:
     """An agent slower than the fetcher fills its buffer (4 events): deliveries then suspend, in order."""
