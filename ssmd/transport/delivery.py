@@ -16,7 +16,8 @@ callback is cancelled, as Faust cancels it. Everything else in the loop (read of
 bookkeeping, periodic commits, yielding every 100 messages) is Faust's, unchanged.
 
 Both transports' consumers inherit this (``faust-streaming`` is pinned: the loop is a copy of its
-private driver's, with the one call changed).
+private driver's with two calls changed, the delivery and the yield after each fetch, which was mode's
+``Service.sleep(0)``: a ``wait_for`` on the stopped event, one more task per fetch).
 """
 
 from __future__ import annotations
